@@ -1,0 +1,106 @@
+# shellcheck shell=bash
+# The one place that knows how to boot a tailguard test VM.
+#
+# A VM is the distribution kernel (which carries rdma_rxe) booted by virtme-ng
+# under TCG with the host's root filesystem shared read-only, the workspace and
+# an output folder shared read-write, and an emulated NVDIMM backed by a host
+# file. Inside, ci/guest/init brings up Soft-RoCE and /dev/dax0.0 and runs the
+# command. Callers: ci/rxe-vm (one node), ci/cluster (two nodes).
+#
+# Source ci/lib/common.sh first.
+
+# Defaults; every one can be overridden by the caller (flags of ci/rxe-vm).
+: "${TG_VM_MEMORY:=2G}"          # guest RAM (vng --memory and qemu -m)
+: "${TG_VM_CPUS:=2}"
+: "${TG_VM_NVDIMM_SIZE:=512M}"   # backing file size; the devdax namespace is 64 MiB smaller
+: "${TG_VM_TIMEOUT_S:=1800}"     # wall-clock bound on the whole VM run
+
+# tg_vm_kernel [VERSION|PATH]: print the path of a kernel image that has rdma_rxe.
+tg_vm_kernel() {
+  local want=${1:-${TG_VM_KERNEL:-}} v
+  if [ -n "$want" ]; then
+    if [ -f "$want" ]; then echo "$want"; return; fi
+    [ -f "/boot/vmlinuz-$want" ] || tg_die "kernel '$want' not found (no /boot/vmlinuz-$want); installed: $(ls /boot | grep vmlinuz- | sed 's/vmlinuz-//' | tr '\n' ' ')"
+    echo "/boot/vmlinuz-$want"; return
+  fi
+  for v in $(ls /lib/modules 2>/dev/null | sort -Vr); do
+    if [ -f "/boot/vmlinuz-$v" ] && find "/lib/modules/$v" -name 'rdma_rxe.ko*' -print -quit | grep -q .; then
+      echo "/boot/vmlinuz-$v"; return
+    fi
+  done
+  tg_die "no installed kernel with the rdma_rxe module: run ci/setup (installs linux-image-amd64)"
+}
+
+tg_vm_check_tools() {
+  tg_need vng "virtme-ng is not installed: run ci/setup"
+  tg_need qemu-system-x86_64 "qemu is not installed: run ci/setup"
+  [ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || tg_die "busybox not found (virtme-ng needs busybox-static): run ci/setup"
+  case "$(ldd "$(command -v busybox)" 2>&1)" in
+    *"not a dynamic"*|*"statically linked"*) ;;
+    *) tg_die "busybox is not static (virtme-ng needs busybox-static): run ci/setup" ;;
+  esac
+}
+
+# tg_vm_size_bytes 512M -> 536870912
+tg_vm_size_bytes() { numfmt --from=iec "$1"; }
+
+# tg_vm_run OUTDIR NVDIMM_FILE EXTRA_QEMU_OPTS GUEST_ARGS...
+#   Boots one VM and runs ci/guest/init GUEST_ARGS... inside it.
+#   OUTDIR receives console.log (everything the guest printed), cmd.log (the
+#   command's own output, streamed to our stdout as it runs) and status (the
+#   command's exit status, written by the guest). Returns that status; 124 when
+#   the time bound hit; 125 when the guest never ran the command.
+tg_vm_run() {
+  local out=$1 nvdimm=$2 extra=$3; shift 3
+  local kernel; kernel=$(tg_vm_kernel)
+  tg_vm_check_tools
+  mkdir -p "$out"; rm -f "$out/status" "$out/cmd.log" "$out/console.log"
+  : > "$out/cmd.log"
+
+  local size_b; size_b=$(tg_vm_size_bytes "$TG_VM_NVDIMM_SIZE") || tg_die "bad NVDIMM size '$TG_VM_NVDIMM_SIZE' (use e.g. 512M)"
+  if [ ! -f "$nvdimm" ]; then
+    mkdir -p "$(dirname "$nvdimm")"; truncate -s "$size_b" "$nvdimm"
+    tg_log "created NVDIMM backing file $nvdimm ($TG_VM_NVDIMM_SIZE)"
+  elif [ "$(stat -c %s "$nvdimm")" != "$size_b" ]; then
+    tg_die "NVDIMM backing file $nvdimm is $(stat -c %s "$nvdimm") bytes, not $TG_VM_NVDIMM_SIZE: pass its real size (--nvdimm-size) or remove it to start empty"
+  fi
+
+  local mem_b; mem_b=$(tg_vm_size_bytes "$TG_VM_MEMORY")
+  local maxmem=$(( (mem_b + size_b) / 1048576 + 1024 ))M
+  local qopts="-machine nvdimm=on -m $TG_VM_MEMORY,slots=2,maxmem=$maxmem"
+  qopts+=" -object memory-backend-file,id=nvm0,share=on,mem-path=$nvdimm,size=$TG_VM_NVDIMM_SIZE"
+  qopts+=" -device nvdimm,id=nv0,memdev=nvm0,label-size=128K $extra"
+
+  local rw=(--rwdir "$TG_ROOT" --rwdir "$out")
+  [ -d "${CARGO_HOME:-$HOME/.cargo}" ] && rw+=(--rwdir "${CARGO_HOME:-$HOME/.cargo}")
+
+  local cmd; cmd=$(printf '%q ' bash "$TG_ROOT/ci/guest/init" "$out" "$@")
+  tg_log "booting $(basename "$kernel") (TCG, ${TG_VM_CPUS} cpus, $TG_VM_MEMORY, NVDIMM $nvdimm); console: $out/console.log"
+
+  tail -n +1 -F "$out/cmd.log" 2>/dev/null &
+  local tailer=$!
+  local rc=0
+  # setsid: a time-out must take qemu down with vng.
+  timeout --kill-after=15 "$TG_VM_TIMEOUT_S" \
+    vng --disable-kvm --run "$kernel" --memory "$TG_VM_MEMORY" --cpus "$TG_VM_CPUS" \
+      --verbose "${rw[@]}" --qemu-opts="$qopts" --exec "$cmd" \
+      </dev/null >"$out/console.log" 2>&1 || rc=$?
+  sleep 1; kill "$tailer" 2>/dev/null; wait "$tailer" 2>/dev/null || true
+
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    tg_log "error: the VM did not finish within ${TG_VM_TIMEOUT_S} s (raise --timeout); last console lines:"
+    tail -n 30 "$out/console.log" >&2
+    return 124
+  fi
+  if [ ! -s "$out/status" ]; then
+    tg_log "error: the VM exited (vng status $rc) without running the command: boot or guest set-up failed; last console lines:"
+    tail -n 40 "$out/console.log" >&2
+    return 125
+  fi
+  rc=$(cat "$out/status")
+  if [ "$rc" != 0 ]; then
+    tg_log "the command failed in the VM (exit $rc); full console: $out/console.log; last console lines:"
+    tail -n 25 "$out/console.log" >&2
+  fi
+  return "$rc"
+}
