@@ -52,20 +52,22 @@ tg_vm_size_bytes() { numfmt --from=iec "$1"; }
 #   the time bound hit; 125 when the guest never ran the command.
 tg_vm_run() {
   local out=$1 nvdimm=$2 extra=$3; shift 3
-  local kernel; kernel=$(tg_vm_kernel)
+  # Explicit checks: callers use `tg_vm_run ... || rc=$?`, where set -e is off.
+  local kernel; kernel=$(tg_vm_kernel) || return 125
   tg_vm_check_tools
-  mkdir -p "$out"; rm -f "$out/status" "$out/cmd.log" "$out/console.log"
+  mkdir -p "$out" || tg_die "cannot create $out"
+  rm -f "$out/status" "$out/cmd.log" "$out/console.log"
   : > "$out/cmd.log"
 
   local size_b; size_b=$(tg_vm_size_bytes "$TG_VM_NVDIMM_SIZE") || tg_die "bad NVDIMM size '$TG_VM_NVDIMM_SIZE' (use e.g. 512M)"
   if [ ! -f "$nvdimm" ]; then
-    mkdir -p "$(dirname "$nvdimm")"; truncate -s "$size_b" "$nvdimm"
+    mkdir -p "$(dirname "$nvdimm")" && truncate -s "$size_b" "$nvdimm" || tg_die "cannot create NVDIMM backing file $nvdimm"
     tg_log "created NVDIMM backing file $nvdimm ($TG_VM_NVDIMM_SIZE)"
   elif [ "$(stat -c %s "$nvdimm")" != "$size_b" ]; then
     tg_die "NVDIMM backing file $nvdimm is $(stat -c %s "$nvdimm") bytes, not $TG_VM_NVDIMM_SIZE: pass its real size (--nvdimm-size) or remove it to start empty"
   fi
 
-  local mem_b; mem_b=$(tg_vm_size_bytes "$TG_VM_MEMORY")
+  local mem_b; mem_b=$(tg_vm_size_bytes "$TG_VM_MEMORY") || tg_die "bad memory size '$TG_VM_MEMORY' (use e.g. 2G)"
   local maxmem=$(( (mem_b + size_b) / 1048576 + 1024 ))M
   local qopts="-machine nvdimm=on -m $TG_VM_MEMORY,slots=2,maxmem=$maxmem"
   qopts+=" -object memory-backend-file,id=nvm0,share=on,mem-path=$nvdimm,size=$TG_VM_NVDIMM_SIZE"
