@@ -280,6 +280,11 @@ impl Context {
         self.inner.port_attr.active_mtu
     }
 
+    /// Largest message one work request may move (`max_msg_sz`).
+    pub fn max_msg_size(&self) -> u32 {
+        self.inner.port_attr.max_msg_sz
+    }
+
     /// Largest number of outstanding RDMA READs a QP may issue.
     pub fn max_qp_rd_atom(&self) -> u32 {
         u32::try_from(self.inner.device_attr.max_qp_rd_atom).unwrap_or(1)

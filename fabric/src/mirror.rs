@@ -1,0 +1,523 @@
+//! A [`Mirror`] keeps one replica's copy of the log ring up to date: it ships
+//! any logical byte range of the ring with one-sided RDMA WRITEs and makes it
+//! durable with a flush on the same queue pair, all posted as one linked
+//! list (one doorbell) with only the last request signaled.
+//!
+//! The replica's ring is a byte-for-byte mirror of the primary's: logical
+//! position `p` lives at ring offset `p % capacity` on both sides, so a range
+//! needs at most two WRITEs (it may wrap), plus more only when a piece is
+//! longer than the device's largest message.
+//!
+//! # What each persistence mode guarantees
+//!
+//! * [`Persistence::Apm`] (appliance persistency method): an RDMA READ of the
+//!   last written bytes after the WRITEs. RC executes in order and a READ
+//!   response cannot overtake the WRITEs before it, so when the READ
+//!   completes the WRITEs have been *placed* in the replica's memory domain.
+//!   That is *persistence* only where the replica platform makes placed data
+//!   persistent: eADR, or ADR with DDIO off for the NIC's port (otherwise
+//!   the data may sit in the CPU cache and is only *visible*). The replica
+//!   CPU does nothing.
+//! * [`Persistence::Gpspm`] (general purpose server persistency method): the
+//!   WRITEs, then a SEND asking the replica's CPU to flush the range to pmem
+//!   (clwb/clflushopt + sfence on devdax) and reply. Persistent on any
+//!   platform with pmem, at the cost of the replica CPU in the loop.
+//!
+//! On Soft-RoCE (rxe) the "NIC" is the replica's kernel writing with the CPU,
+//! so neither mode is stronger than a cached store there: rxe proves the
+//! protocol, not the platform's persistence domain.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::gpspm::{PersistKind, PersistMsg, PERSIST_MSG_LEN};
+use crate::verbs::{
+    Access, AlignedBuf, MemoryRegion, Op, QueuePair, RdmaMemory, RemoteRegion, VerbsError,
+    MAX_OPS_PER_POST,
+};
+
+/// How a replica makes shipped bytes durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Persistence {
+    /// RDMA READ after the WRITEs (placement; persistent with eADR or ADR
+    /// and DDIO off).
+    Apm,
+    /// A SEND asking the replica CPU to persist, and its reply.
+    Gpspm,
+}
+
+/// Where the ring sits in the local and the remote region, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingGeometry {
+    /// Offset of the ring in the local (primary) region.
+    pub local_offset: u64,
+    /// Offset of the ring in the replica's region.
+    pub remote_offset: u64,
+    /// Ring capacity; the same on both sides.
+    pub capacity: u64,
+}
+
+impl RingGeometry {
+    /// Splits the logical range `[from, to)` into at most two
+    /// `(ring_offset, len)` pieces.
+    ///
+    /// # Panics
+    /// If `to - from` exceeds the capacity (that range no longer exists in
+    /// the ring) or `from > to`.
+    pub fn pieces(&self, from: u64, to: u64) -> impl Iterator<Item = (u64, u64)> {
+        assert!(
+            from <= to && to - from <= self.capacity,
+            "range [{from}, {to}) does not fit the ring"
+        );
+        let start = from % self.capacity;
+        let len = to - from;
+        let first = len.min(self.capacity - start);
+        [(start, first), (0, len - first)]
+            .into_iter()
+            .filter(|&(_, l)| l > 0)
+    }
+}
+
+/// An error of one mirror, naming its replica.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MirrorError {
+    /// The verbs layer failed (QP error, timeout, ...): the mirror must be
+    /// reconnected.
+    Verbs {
+        /// Replica name.
+        replica: String,
+        /// What failed.
+        source: VerbsError,
+    },
+    /// The range to ship is longer than the ring: data the replica lacks was
+    /// already overwritten locally (a reclamation bug, or a replica that was
+    /// counted durable when it was not).
+    RangeTooLarge {
+        /// Replica name.
+        replica: String,
+        /// Range start.
+        from: u64,
+        /// Range end.
+        to: u64,
+        /// Ring capacity.
+        capacity: u64,
+    },
+    /// The replica answered a gpspm request with something else.
+    BadReply {
+        /// Replica name.
+        replica: String,
+        /// What we expected and got.
+        reason: String,
+    },
+}
+
+impl fmt::Display for MirrorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MirrorError::Verbs { replica, source } => write!(f, "replica {replica}: {source}"),
+            MirrorError::RangeTooLarge { replica, from, to, capacity } => write!(
+                f,
+                "replica {replica}: range [{from}, {to}) is longer than the ring ({capacity} bytes); \
+                 the replica must be re-seeded from a full copy"
+            ),
+            MirrorError::BadReply { replica, reason } => write!(f, "replica {replica}: bad gpspm reply: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for MirrorError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MirrorError::Verbs { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// What a replica told the writer at the handshake: where to write, and how
+/// much it already has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaTarget {
+    /// The replica's registered region.
+    pub remote: RemoteRegion,
+    /// Where the ring is on both sides.
+    pub ring: RingGeometry,
+    /// Logical position the replica already holds durably (catch-up starts there).
+    pub durable: u64,
+}
+
+/// Bytes of the READ flush in `apm` mode (the tail of the last WRITE).
+const FLUSH_READ_LEN: u64 = 8;
+/// Scratch layout: READ target at 0, gpspm request at 64, reply at 128.
+const SCRATCH_LEN: usize = 4096;
+const SCRATCH_REQ: usize = 64;
+
+/// One replica's mirror of the local ring.
+pub struct Mirror<M: RdmaMemory> {
+    name: String,
+    qp: QueuePair,
+    source: Arc<MemoryRegion<M>>,
+    remote: RemoteRegion,
+    ring: RingGeometry,
+    scratch: MemoryRegion<AlignedBuf>,
+    mode: Persistence,
+    durable: u64,
+    max_chunk: u64,
+    timeout: Duration,
+}
+
+impl<M: RdmaMemory> fmt::Debug for Mirror<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mirror")
+            .field("replica", &self.name)
+            .field("qp", &self.qp)
+            .field("mode", &self.mode)
+            .field("durable", &self.durable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: RdmaMemory> Mirror<M> {
+    /// A mirror over a connected `qp`, shipping from the registered local
+    /// region `source` into the replica's region described by `target`.
+    /// Shipping resumes from `target.durable` (catch-up).
+    ///
+    /// # Errors
+    /// [`MirrorError::Verbs`] if the scratch buffer cannot be registered or
+    /// the gpspm receive buffers cannot be posted; `InvalidRequest` if the
+    /// ring does not fit either region.
+    pub fn new(
+        name: &str,
+        mut qp: QueuePair,
+        source: Arc<MemoryRegion<M>>,
+        target: ReplicaTarget,
+        mode: Persistence,
+        timeout: Duration,
+    ) -> Result<Self, MirrorError> {
+        let ReplicaTarget {
+            remote,
+            ring,
+            durable,
+        } = target;
+        let verbs = |source| MirrorError::Verbs {
+            replica: name.to_owned(),
+            source,
+        };
+        let fits = |off: u64, len: u64| off.checked_add(ring.capacity).is_some_and(|e| e <= len);
+        if ring.capacity == 0
+            || !fits(ring.local_offset, source.len() as u64)
+            || !fits(ring.remote_offset, remote.len)
+        {
+            return Err(verbs(VerbsError::InvalidRequest {
+                reason: format!(
+                    "ring {ring:?} does not fit the local region ({} bytes) or the replica's ({} bytes)",
+                    source.len(),
+                    remote.len
+                ),
+            }));
+        }
+        let scratch = MemoryRegion::register(
+            source.pd(),
+            AlignedBuf::new(SCRATCH_LEN),
+            Access::LOCAL_WRITE,
+        )
+        .map_err(verbs)?;
+        if mode == Persistence::Gpspm {
+            qp.enable_recv(4, PERSIST_MSG_LEN).map_err(verbs)?;
+        }
+        let max_chunk = u64::from(source.pd().context().max_msg_size().max(4096));
+        Ok(Mirror {
+            name: name.to_owned(),
+            qp,
+            source,
+            remote,
+            ring,
+            scratch,
+            mode,
+            durable,
+            max_chunk,
+            timeout,
+        })
+    }
+
+    /// Replica name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Logical position up to which the replica is durable.
+    pub fn durable(&self) -> u64 {
+        self.durable
+    }
+
+    /// Persistence mode.
+    pub fn mode(&self) -> Persistence {
+        self.mode
+    }
+
+    /// Whether the queue pair failed (the mirror needs reconnecting).
+    pub fn is_broken(&self) -> bool {
+        self.qp.is_broken()
+    }
+
+    fn verbs_err(&self, source: VerbsError) -> MirrorError {
+        MirrorError::Verbs {
+            replica: self.name.clone(),
+            source,
+        }
+    }
+
+    /// Ships `[self.durable(), to)` and makes it durable on the replica;
+    /// returns the new durable position (`to`). Returns at once when the
+    /// replica already has `to`.
+    ///
+    /// # Errors
+    /// [`MirrorError`]; after an error the durable position is unchanged
+    /// (nothing is reported durable that was not flushed).
+    pub fn ship(&mut self, to: u64) -> Result<u64, MirrorError> {
+        let from = self.durable;
+        if to <= from {
+            return Ok(from);
+        }
+        if to - from > self.ring.capacity {
+            return Err(MirrorError::RangeTooLarge {
+                replica: self.name.clone(),
+                from,
+                to,
+                capacity: self.ring.capacity,
+            });
+        }
+        // (ring offset, len) chunks, each at most one message.
+        let mut chunks = [(0u64, 0u64); MAX_OPS_PER_POST];
+        let mut n = 0;
+        let mut last_end = 0;
+        for (start, len) in self.ring.pieces(from, to) {
+            let mut off = 0;
+            while off < len {
+                let l = (len - off).min(self.max_chunk);
+                if n == MAX_OPS_PER_POST - 1 {
+                    self.post(&chunks[..n], Flush::None)?;
+                    n = 0;
+                }
+                chunks[n] = (start + off, l);
+                n += 1;
+                off += l;
+                last_end = start + off;
+            }
+        }
+        let flush = match self.mode {
+            Persistence::Apm => Flush::Read { last_end },
+            Persistence::Gpspm => Flush::Send { from, to },
+        };
+        self.post(&chunks[..n], flush)?;
+        if let Persistence::Gpspm = self.mode {
+            self.await_persisted(from, to)?;
+        }
+        self.durable = to;
+        Ok(to)
+    }
+
+    /// Posts WRITEs of `chunks` (ring offset, len) and the `flush` as one
+    /// list, and waits for its completion. No allocation: the list lives on
+    /// the stack.
+    fn post(&mut self, chunks: &[(u64, u64)], flush: Flush) -> Result<(), MirrorError> {
+        let Mirror {
+            name,
+            qp,
+            source,
+            remote,
+            ring,
+            scratch,
+            timeout,
+            ..
+        } = self;
+        let err = |e| MirrorError::Verbs {
+            replica: name.clone(),
+            source: e,
+        };
+        let write = |(off, len): (u64, u64)| -> Result<Op<'_>, VerbsError> {
+            let len32 = u32::try_from(len).expect("chunks are at most max_msg_sz");
+            let local = usize::try_from(ring.local_offset + off).expect("ring offset fits usize");
+            Ok(Op::Write {
+                src: source.slice(local, len32 as usize)?,
+                dst: remote.slice(ring.remote_offset + off, len32)?,
+            })
+        };
+        debug_assert!(!chunks.is_empty() && chunks.len() < MAX_OPS_PER_POST);
+        let mut list = [write(chunks[0]).map_err(err)?; MAX_OPS_PER_POST];
+        for (i, &c) in chunks.iter().enumerate().skip(1) {
+            list[i] = write(c).map_err(err)?;
+        }
+        let mut n = chunks.len();
+        match flush {
+            Flush::None => {}
+            Flush::Read { last_end } => {
+                let len = FLUSH_READ_LEN.min(last_end);
+                let src = remote
+                    .slice(ring.remote_offset + last_end - len, len as u32)
+                    .map_err(err)?;
+                let dst = scratch.slice(0, len as usize).map_err(err)?;
+                list[n] = Op::Read { dst, src };
+                n += 1;
+            }
+            Flush::Send { from, to } => {
+                let req = PersistMsg {
+                    kind: PersistKind::Request,
+                    from,
+                    to,
+                }
+                .encode();
+                scratch.write_at(SCRATCH_REQ, &req).map_err(err)?;
+                list[n] = Op::Send {
+                    src: scratch.slice(SCRATCH_REQ, PERSIST_MSG_LEN).map_err(err)?,
+                };
+                n += 1;
+            }
+        }
+        qp.execute(&list[..n], *timeout).map_err(err)
+    }
+
+    fn await_persisted(&mut self, from: u64, to: u64) -> Result<(), MirrorError> {
+        let mut reply = [0u8; PERSIST_MSG_LEN];
+        let len = self
+            .qp
+            .recv(&mut reply, self.timeout)
+            .map_err(|e| self.verbs_err(e))?;
+        match PersistMsg::decode(&reply[..len]) {
+            Ok(PersistMsg {
+                kind: PersistKind::Reply,
+                from: f,
+                to: t,
+            }) if f == from && t == to => Ok(()),
+            Ok(other) => Err(MirrorError::BadReply {
+                replica: self.name.clone(),
+                reason: format!("expected reply for [{from}, {to}), got {other:?}"),
+            }),
+            Err(e) => Err(MirrorError::BadReply {
+                replica: self.name.clone(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// What ends a posted list.
+#[derive(Debug, Clone, Copy)]
+enum Flush {
+    /// Nothing: an intermediate batch of WRITEs (the last one is signaled).
+    None,
+    /// apm: READ the last bytes up to ring offset `last_end`.
+    Read { last_end: u64 },
+    /// gpspm: SEND a persist request for `[from, to)`.
+    Send { from: u64, to: u64 },
+}
+
+/// The replica side of `gpspm`: answers persist requests on one queue pair.
+pub struct GpspmResponder {
+    qp: QueuePair,
+    scratch: MemoryRegion<AlignedBuf>,
+}
+
+impl fmt::Debug for GpspmResponder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GpspmResponder")
+            .field("qp", &self.qp)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GpspmResponder {
+    /// Takes over a connected replica-side `qp` and posts its receives.
+    /// Must run before the writer sends its first request.
+    ///
+    /// # Errors
+    /// The failing verb.
+    pub fn new(mut qp: QueuePair, pd: &crate::verbs::ProtectionDomain) -> Result<Self, VerbsError> {
+        qp.enable_recv(4, PERSIST_MSG_LEN)?;
+        let scratch =
+            MemoryRegion::register(pd, AlignedBuf::new(PERSIST_MSG_LEN), Access::LOCAL_WRITE)?;
+        Ok(GpspmResponder { qp, scratch })
+    }
+
+    /// The queue pair (e.g. to fence it with `set_error`).
+    pub fn qp_mut(&mut self) -> &mut QueuePair {
+        &mut self.qp
+    }
+
+    /// Waits up to `timeout` for one request, calls `persist(from, to)`, and
+    /// replies. Returns the range, or `None` if no request came in time.
+    ///
+    /// # Errors
+    /// The verbs error, a malformed request (as `InvalidRequest`), or the
+    /// error `persist` returned (no reply is sent then: the writer times out
+    /// rather than believe a range durable that is not).
+    pub fn serve_one<E: fmt::Display>(
+        &mut self,
+        timeout: Duration,
+        persist: impl FnOnce(u64, u64) -> Result<(), E>,
+    ) -> Result<Option<(u64, u64)>, VerbsError> {
+        let mut buf = [0u8; PERSIST_MSG_LEN];
+        let len = match self.qp.recv(&mut buf, timeout) {
+            Ok(len) => len,
+            Err(VerbsError::Timeout { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let req = PersistMsg::decode(&buf[..len])
+            .ok()
+            .filter(|m| m.kind == PersistKind::Request)
+            .ok_or_else(|| VerbsError::InvalidRequest {
+                reason: format!("not a gpspm request: {:02x?}", &buf[..len]),
+            })?;
+        persist(req.from, req.to).map_err(|e| VerbsError::InvalidRequest {
+            reason: format!("persisting [{}, {}) failed: {e}", req.from, req.to),
+        })?;
+        let reply = PersistMsg {
+            kind: PersistKind::Reply,
+            from: req.from,
+            to: req.to,
+        }
+        .encode();
+        self.scratch.write_at(0, &reply)?;
+        let src = self.scratch.slice(0, PERSIST_MSG_LEN)?;
+        self.qp.execute(&[Op::Send { src }], timeout)?;
+        Ok(Some((req.from, req.to)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RingGeometry;
+
+    #[test]
+    fn pieces_split_at_the_ring_end() {
+        let g = RingGeometry {
+            local_offset: 4096,
+            remote_offset: 8192,
+            capacity: 1000,
+        };
+        assert_eq!(g.pieces(0, 10).collect::<Vec<_>>(), vec![(0, 10)]);
+        assert_eq!(
+            g.pieces(990, 1010).collect::<Vec<_>>(),
+            vec![(990, 10), (0, 10)]
+        );
+        assert_eq!(g.pieces(2000, 3000).collect::<Vec<_>>(), vec![(0, 1000)]);
+        assert_eq!(
+            g.pieces(2500, 3500).collect::<Vec<_>>(),
+            vec![(500, 500), (0, 500)]
+        );
+        assert_eq!(g.pieces(7, 7).count(), 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "does not fit the ring")]
+    fn a_range_longer_than_the_ring_is_a_bug() {
+        let g = RingGeometry {
+            local_offset: 0,
+            remote_offset: 0,
+            capacity: 1000,
+        };
+        let _ = g.pieces(0, 1001).count();
+    }
+}

@@ -1,0 +1,234 @@
+//! The mirror keeps a replica's ring byte-identical to the primary's across
+//! many wraps, in both persistence modes, and never reports durable what it
+//! did not flush.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fabric::mirror::{Mirror, MirrorError, Persistence, ReplicaTarget, RingGeometry};
+use fabric::verbs::{
+    Access, AlignedBuf, Context, MemoryRegion, PreparedQp, ProtectionDomain, QpConfig, QueuePair,
+};
+
+const CAPACITY: u64 = 256 << 10;
+const LOCAL_RING_OFF: u64 = 4096;
+const REMOTE_RING_OFF: u64 = 8192;
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The byte a log would hold at logical position `pos`.
+fn byte_at(seed: u64, pos: u64) -> u8 {
+    let x = (pos ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (x >> 56) as u8
+}
+
+struct Rig {
+    pd: ProtectionDomain,
+    local: Arc<MemoryRegion<AlignedBuf>>,
+    replica: MemoryRegion<memmap2::MmapRaw>,
+    ring: RingGeometry,
+}
+
+/// The rig and its two connected QPs (writer, target).
+fn rig() -> (Rig, QueuePair, QueuePair) {
+    let ctx = Context::open(&common::rdma_device(), 1).unwrap();
+    let pd = ProtectionDomain::new(&ctx).unwrap();
+    let a = PreparedQp::new(&pd, QpConfig::default()).unwrap();
+    let b = PreparedQp::new(&pd, QpConfig::default()).unwrap();
+    let (ea, eb) = (a.endpoint().unwrap(), b.endpoint().unwrap());
+    let writer = a.connect(eb, Access::LOCAL_WRITE).unwrap();
+    let target = b.connect(ea, Access::REPLICA).unwrap();
+    let local = Arc::new(
+        MemoryRegion::register(
+            &pd,
+            AlignedBuf::new((LOCAL_RING_OFF + CAPACITY) as usize),
+            Access::LOCAL_WRITE,
+        )
+        .unwrap(),
+    );
+    let replica =
+        MemoryRegion::register(&pd, common::map_devdax(2 << 20), Access::REPLICA).unwrap();
+    replica
+        .write_at(0, &vec![0u8; (REMOTE_RING_OFF + CAPACITY) as usize])
+        .unwrap();
+    let ring = RingGeometry {
+        local_offset: LOCAL_RING_OFF,
+        remote_offset: REMOTE_RING_OFF,
+        capacity: CAPACITY,
+    };
+    (
+        Rig {
+            pd,
+            local,
+            replica,
+            ring,
+        },
+        writer,
+        target,
+    )
+}
+
+/// Appends `[from, to)` of the deterministic stream into the local ring.
+fn append(rig: &Rig, seed: u64, from: u64, to: u64) {
+    for (off, len) in rig.ring.pieces(from, to) {
+        let start = from
+            + if off == from % CAPACITY {
+                0
+            } else {
+                CAPACITY - from % CAPACITY
+            };
+        let bytes: Vec<u8> = (0..len).map(|i| byte_at(seed, start + i)).collect();
+        rig.local
+            .write_at((LOCAL_RING_OFF + off) as usize, &bytes)
+            .unwrap();
+    }
+}
+
+/// Checks that the replica's ring holds the last `CAPACITY` bytes before `durable`.
+fn check_replica(rig: &Rig, seed: u64, durable: u64) {
+    let lo = durable.saturating_sub(CAPACITY);
+    let mut buf = vec![0u8; CAPACITY as usize];
+    rig.replica
+        .read_at(REMOTE_RING_OFF as usize, &mut buf)
+        .unwrap();
+    for pos in lo..durable {
+        let got = buf[(pos % CAPACITY) as usize];
+        assert_eq!(
+            got,
+            byte_at(seed, pos),
+            "replica byte at logical position {pos} (durable {durable})"
+        );
+    }
+}
+
+fn stream(rig: &Rig, mirror: &mut Mirror<AlignedBuf>, seed: u64, total: u64) {
+    let mut x = seed | 1;
+    let mut pos = mirror.durable();
+    while pos < total {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1442695040888963407);
+        // 64 B .. 96 KiB steps, so some ranges wrap and some are tiny (inline).
+        let step = (64 + (x >> 40) % (96 << 10)).min(total - pos);
+        append(rig, seed, pos, pos + step);
+        assert_eq!(mirror.ship(pos + step).unwrap(), pos + step);
+        pos += step;
+        assert_eq!(mirror.durable(), pos);
+        check_replica(rig, seed, pos);
+    }
+}
+
+fn mirror(rig: &Rig, qp: QueuePair, mode: Persistence, timeout: Duration) -> Mirror<AlignedBuf> {
+    let target = ReplicaTarget {
+        remote: rig.replica.remote(),
+        ring: rig.ring,
+        durable: 0,
+    };
+    Mirror::new(
+        "replica-a",
+        qp,
+        Arc::clone(&rig.local),
+        target,
+        mode,
+        timeout,
+    )
+    .unwrap()
+}
+
+#[test]
+#[ignore = "rdma: needs an RDMA device and devdax; ci/test runs it in the rxe VM"]
+fn apm_mirror_is_byte_identical_across_wraps() {
+    let (rig, writer, _target) = rig();
+    let mut m = mirror(&rig, writer, Persistence::Apm, TIMEOUT);
+    let seed = common::fresh_seed();
+    stream(&rig, &mut m, seed, 5 * CAPACITY + 12345);
+    println!(
+        "apm: shipped {} bytes = {:.1} ring laps",
+        m.durable(),
+        m.durable() as f64 / CAPACITY as f64
+    );
+}
+
+#[test]
+#[ignore = "rdma: needs an RDMA device and devdax; ci/test runs it in the rxe VM"]
+fn gpspm_mirror_is_persisted_by_the_replica_cpu() {
+    let (rig, writer, target) = rig();
+    let mut responder = fabric::mirror::GpspmResponder::new(target, &rig.pd).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let ranges = Arc::new(Mutex::new(Vec::new()));
+    let server = {
+        let (stop, ranges) = (Arc::clone(&stop), Arc::clone(&ranges));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let r = responder.serve_one(Duration::from_millis(50), |from, to| {
+                    ranges.lock().unwrap().push((from, to));
+                    Ok::<(), String>(())
+                });
+                r.expect("responder");
+            }
+        })
+    };
+    let mut m = mirror(&rig, writer, Persistence::Gpspm, TIMEOUT);
+    let seed = common::fresh_seed();
+    stream(&rig, &mut m, seed, 3 * CAPACITY + 777);
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+    // The replica CPU was asked to persist every byte, in order, once.
+    let ranges = ranges.lock().unwrap();
+    let mut expect = 0;
+    for &(from, to) in ranges.iter() {
+        assert_eq!(from, expect, "persist requests must be contiguous");
+        assert!(to > from);
+        expect = to;
+    }
+    assert_eq!(expect, m.durable());
+    println!(
+        "gpspm: {} persist requests covered {} bytes",
+        ranges.len(),
+        expect
+    );
+}
+
+#[test]
+#[ignore = "rdma: needs an RDMA device and devdax; ci/test runs it in the rxe VM"]
+fn a_range_longer_than_the_ring_is_refused_and_nothing_is_reported_durable() {
+    let (rig, writer, _target) = rig();
+    let mut m = mirror(&rig, writer, Persistence::Apm, TIMEOUT);
+    append(&rig, 1, 0, 4096);
+    m.ship(4096).unwrap();
+    let err = m
+        .ship(4096 + CAPACITY + 1)
+        .expect_err("longer than the ring");
+    assert!(matches!(err, MirrorError::RangeTooLarge { .. }), "{err}");
+    assert!(
+        err.to_string().contains("replica-a"),
+        "errors name the replica: {err}"
+    );
+    assert_eq!(m.durable(), 4096);
+    assert!(!m.is_broken(), "a refused range must not break the QP");
+}
+
+#[test]
+#[ignore = "rdma: needs an RDMA device and devdax; ci/test runs it in the rxe VM"]
+fn gpspm_without_a_persist_reply_times_out_and_stays_not_durable() {
+    let (rig, writer, target) = rig();
+    let mut responder = fabric::mirror::GpspmResponder::new(target, &rig.pd).unwrap();
+    let server = std::thread::spawn(move || {
+        // The replica cannot persist: it must not reply.
+        let r = responder.serve_one(Duration::from_secs(5), |_, _| Err("media error"));
+        assert!(r.is_err(), "the failing persist is reported on the replica");
+        responder
+    });
+    let mut m = mirror(&rig, writer, Persistence::Gpspm, Duration::from_millis(800));
+    append(&rig, 2, 0, 1000);
+    let err = m.ship(1000).expect_err("no reply, no durability");
+    assert!(err.to_string().contains("replica-a"), "{err}");
+    assert_eq!(
+        m.durable(),
+        0,
+        "nothing may be reported durable without the reply"
+    );
+    drop(server.join().unwrap());
+}
