@@ -1,0 +1,275 @@
+//! The superblock: identity and geometry, written once at create.
+//!
+//! ```text
+//! off  len  field
+//!   0    8  magic  "TGLOG\0\x01\x00"
+//!   8    4  format version (1)
+//!  12    4  flags (0)
+//!  16   16  log UUID
+//!  32    4  epoch at creation
+//!  36    4  record alignment (64)
+//!  40    8  region length in bytes
+//!  48    8  control block offset (256)
+//!  56    8  ring offset (4096)
+//!  64    8  ring capacity in bytes
+//!  72    8  creation time, ms since the Unix epoch
+//!  80   44  reserved, zero
+//! 124    4  CRC32C of bytes 0..124
+//! ```
+//!
+//! The superblock is never rewritten after create, so it cannot be torn by a
+//! crash; everything that changes lives in the control block.
+
+use super::control::{CONTROL_LEN, CONTROL_OFFSET};
+use super::{Geometry, DEFAULT_RING_OFFSET, MIN_CAPACITY, RECORD_ALIGN};
+use crate::error::LayoutError;
+
+/// The 8 magic bytes at offset 0.
+pub const MAGIC: [u8; 8] = *b"TGLOG\0\x01\0";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Bytes of the superblock.
+pub const SUPERBLOCK_LEN: usize = 128;
+
+/// The decoded superblock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Superblock {
+    /// Log identity; also salts every record CRC.
+    pub uuid: [u8; 16],
+    /// Epoch when the log was created (the current epoch is in the control
+    /// block).
+    pub epoch: u32,
+    /// Region length the log was created for.
+    pub region_len: u64,
+    /// Where the ring is.
+    pub geometry: Geometry,
+    /// Creation time, ms since the Unix epoch.
+    pub created_unix_ms: u64,
+}
+
+impl Superblock {
+    /// Geometry for a region of `region_len` bytes: ring at 4096, capacity
+    /// the rest rounded down to 64.
+    ///
+    /// # Errors
+    /// [`LayoutError::TooSmall`] when no ring of [`MIN_CAPACITY`] fits.
+    pub fn for_region(
+        region_len: u64,
+        uuid: [u8; 16],
+        epoch: u32,
+        created_unix_ms: u64,
+    ) -> Result<Self, LayoutError> {
+        let min = DEFAULT_RING_OFFSET + MIN_CAPACITY;
+        if region_len < min {
+            return Err(LayoutError::TooSmall {
+                len_bytes: region_len,
+                min_bytes: min,
+            });
+        }
+        let capacity = (region_len - DEFAULT_RING_OFFSET) / RECORD_ALIGN * RECORD_ALIGN;
+        Ok(Self {
+            uuid,
+            epoch,
+            region_len,
+            geometry: Geometry {
+                ring_offset: DEFAULT_RING_OFFSET,
+                capacity,
+            },
+            created_unix_ms,
+        })
+    }
+
+    /// Encodes to the 128 on-media bytes, checksum included.
+    #[must_use]
+    pub fn encode(&self) -> [u8; SUPERBLOCK_LEN] {
+        let mut b = [0u8; SUPERBLOCK_LEN];
+        b[0..8].copy_from_slice(&MAGIC);
+        b[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        b[16..32].copy_from_slice(&self.uuid);
+        b[32..36].copy_from_slice(&self.epoch.to_le_bytes());
+        b[36..40].copy_from_slice(&(RECORD_ALIGN as u32).to_le_bytes());
+        b[40..48].copy_from_slice(&self.region_len.to_le_bytes());
+        b[48..56].copy_from_slice(&(CONTROL_OFFSET as u64).to_le_bytes());
+        b[56..64].copy_from_slice(&self.geometry.ring_offset.to_le_bytes());
+        b[64..72].copy_from_slice(&self.geometry.capacity.to_le_bytes());
+        b[72..80].copy_from_slice(&self.created_unix_ms.to_le_bytes());
+        let crc = crc32c::crc32c(&b[..124]);
+        b[124..128].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Decodes and validates the superblock at the start of an image of
+    /// `image_len` bytes.
+    ///
+    /// # Errors
+    /// Every [`LayoutError`] superblock variant; never panics on any input.
+    pub fn decode(bytes: &[u8], image_len: u64) -> Result<Self, LayoutError> {
+        let min = DEFAULT_RING_OFFSET + MIN_CAPACITY;
+        if image_len < min || bytes.len() < SUPERBLOCK_LEN {
+            return Err(LayoutError::TooSmall {
+                len_bytes: image_len,
+                min_bytes: min,
+            });
+        }
+        let u32_at =
+            |o: usize| u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
+        let u64_at = |o: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&bytes[o..o + 8]);
+            u64::from_le_bytes(a)
+        };
+        let mut magic = [0u8; 8];
+        magic.copy_from_slice(&bytes[0..8]);
+        if magic != MAGIC {
+            return Err(LayoutError::ForeignMagic { found: magic });
+        }
+        let stored = u32_at(124);
+        let computed = crc32c::crc32c(&bytes[..124]);
+        if stored != computed {
+            return Err(LayoutError::SuperblockChecksum { stored, computed });
+        }
+        let version = u32_at(8);
+        if version != FORMAT_VERSION {
+            return Err(LayoutError::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let mut uuid = [0u8; 16];
+        uuid.copy_from_slice(&bytes[16..32]);
+        let sb = Self {
+            uuid,
+            epoch: u32_at(32),
+            region_len: u64_at(40),
+            geometry: Geometry {
+                ring_offset: u64_at(56),
+                capacity: u64_at(64),
+            },
+            created_unix_ms: u64_at(72),
+        };
+        let align = u64::from(u32_at(36));
+        if align != RECORD_ALIGN {
+            return Err(LayoutError::GeometryMismatch {
+                field: "record_align",
+                expected: RECORD_ALIGN,
+                got: align,
+            });
+        }
+        let control = u64_at(48);
+        if control != CONTROL_OFFSET as u64 {
+            return Err(LayoutError::GeometryMismatch {
+                field: "control_offset",
+                expected: CONTROL_OFFSET as u64,
+                got: control,
+            });
+        }
+        if sb.region_len > image_len {
+            return Err(LayoutError::GeometryMismatch {
+                field: "region_len",
+                expected: image_len,
+                got: sb.region_len,
+            });
+        }
+        let g = sb.geometry;
+        if g.ring_offset < (CONTROL_OFFSET + CONTROL_LEN) as u64
+            || g.ring_offset % RECORD_ALIGN != 0
+        {
+            return Err(LayoutError::BadGeometry {
+                field: "ring_offset",
+                value: g.ring_offset,
+                rule: "must be a multiple of 64 after the control block",
+            });
+        }
+        if g.capacity < MIN_CAPACITY || g.capacity % RECORD_ALIGN != 0 {
+            return Err(LayoutError::BadGeometry {
+                field: "ring_capacity",
+                value: g.capacity,
+                rule: "must be a multiple of 64 and at least 4096",
+            });
+        }
+        if g.ring_offset
+            .checked_add(g.capacity)
+            .is_none_or(|end| end > sb.region_len)
+        {
+            return Err(LayoutError::GeometryMismatch {
+                field: "ring_capacity",
+                expected: sb.region_len.saturating_sub(g.ring_offset),
+                got: g.capacity,
+            });
+        }
+        Ok(sb)
+    }
+
+    /// Largest payload accepted: half the ring minus the header, so that a
+    /// record plus end-of-ring padding always fits an empty ring.
+    #[must_use]
+    pub fn max_payload(&self) -> u64 {
+        (self.geometry.capacity / 2 - super::HEADER_LEN as u64).min(u64::from(u32::MAX))
+    }
+
+    /// UUID in the usual 8-4-4-4-12 hex form.
+    #[must_use]
+    pub fn uuid_string(&self) -> String {
+        let h: String = self.uuid.iter().map(|b| format!("{b:02x}")).collect();
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
+    }
+}
+
+const _: () = assert!(SUPERBLOCK_LEN <= CONTROL_OFFSET);
+const _: () = assert!(CONTROL_OFFSET + CONTROL_LEN <= DEFAULT_RING_OFFSET as usize);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_each_field_is_checked() {
+        let sb = Superblock::for_region(1 << 20, [7; 16], 3, 42).unwrap();
+        let b = sb.encode();
+        assert_eq!(Superblock::decode(&b, 1 << 20).unwrap(), sb);
+        let mut bad = b;
+        bad[0] ^= 1;
+        assert!(matches!(
+            Superblock::decode(&bad, 1 << 20),
+            Err(LayoutError::ForeignMagic { .. })
+        ));
+        let mut bad = b;
+        bad[70] ^= 1;
+        assert!(matches!(
+            Superblock::decode(&bad, 1 << 20),
+            Err(LayoutError::SuperblockChecksum { .. })
+        ));
+        assert!(matches!(
+            Superblock::decode(&b, 1 << 19),
+            Err(LayoutError::GeometryMismatch {
+                field: "region_len",
+                ..
+            })
+        ));
+        assert!(matches!(
+            Superblock::decode(&b[..10], 10),
+            Err(LayoutError::TooSmall { .. })
+        ));
+        assert_eq!(sb.uuid_string().len(), 36);
+    }
+
+    #[test]
+    fn other_version_is_refused() {
+        let sb = Superblock::for_region(1 << 20, [7; 16], 3, 42).unwrap();
+        let mut b = sb.encode();
+        b[8] = 9;
+        let crc = crc32c::crc32c(&b[..124]);
+        b[124..].copy_from_slice(&crc.to_le_bytes());
+        assert!(matches!(
+            Superblock::decode(&b, 1 << 20),
+            Err(LayoutError::UnsupportedVersion { found: 9, .. })
+        ));
+    }
+}
