@@ -16,6 +16,9 @@ use super::{ProtectionDomain, RdmaMemory, Result, VerbsError};
 pub struct Access(u32);
 
 impl Access {
+    /// Local read only (always granted): the device may send from it and
+    /// nothing else.
+    pub const LOCAL_READ: Access = Access(0);
     /// The device may write into it (READ targets, RECV buffers).
     pub const LOCAL_WRITE: Access = Access(ffi::ibv_access_flags::IBV_ACCESS_LOCAL_WRITE.0);
     /// Peers may RDMA WRITE into it (needs `LOCAL_WRITE`).

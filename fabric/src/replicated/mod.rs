@@ -1,0 +1,479 @@
+//! [`ReplicatedLog`]: the host-side handle that joins a local `logcore` log
+//! to its replicas.
+//!
+//! `append` writes locally (no network); `commit(lsn)` returns once the
+//! record is persistent locally and the commit policy's replicas hold it:
+//!
+//! * [`CommitPolicy::Sync`] `{ acks: k }`: durable on at least `k` of the
+//!   `n` replicas. The committing thread ships and polls itself (no
+//!   hand-off). While a replica's link is busy, other committers wait for it
+//!   and then find their record already shipped: every ship covers the whole
+//!   persisted tail (group commit). If fewer than `k` replicas can be
+//!   reached, commit retries (reconnecting with back-off) until
+//!   `commit_timeout` and then fails with [`CommitError::NotEnoughAcks`];
+//!   the record stays in the local log and a later commit ships it.
+//! * [`CommitPolicy::Async`] `{ max_lag_bytes }`: returns after the local
+//!   persist; a background shipper keeps replicas up to date, and a commit
+//!   that would leave the slowest replica more than `max_lag_bytes` behind
+//!   ships itself until it is within the bound (bounded lag, not loss).
+//!
+//! The ring's reclaim head advances only behind every replica (required or
+//! not): a replica that is down keeps its place, so it can catch up from the
+//! ring when it returns; a full ring then pushes back on appenders
+//! ([`logcore::AppendError`]'s full variant) rather than lose its data.
+
+mod link;
+mod memory;
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use logcore::{AppendError, Appended, Cursor, Log, Lsn, PersistError};
+
+pub use link::ReplicaSpec;
+pub use memory::LogMemory;
+
+use crate::mirror::{MirrorError, Persistence};
+use crate::verbs::{Access, Context, MemoryRegion, ProtectionDomain, QpConfig, VerbsError};
+use crate::wire::{HandshakeError, WriterName};
+use link::{Link, LinkEnv};
+
+/// When a commit returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitPolicy {
+    /// Durable on `acks` replicas before commit returns.
+    Sync {
+        /// How many replicas must hold the record (1..=n).
+        acks: usize,
+    },
+    /// Durable locally; replicas follow within `max_lag_bytes`.
+    Async {
+        /// Largest gap, in log bytes, between the local persisted tail and
+        /// the slowest replica before commits wait.
+        max_lag_bytes: u64,
+    },
+}
+
+/// Everything a [`ReplicatedLog`] needs besides the log.
+#[derive(Debug, Clone)]
+pub struct ReplicationOptions {
+    /// This writer's name on the replicas' allow-lists.
+    pub writer: String,
+    /// RDMA device name.
+    pub device: String,
+    /// Port number on it.
+    pub port: u8,
+    /// Queue pair parameters.
+    pub qp: QpConfig,
+    /// Persistence mode.
+    pub persistence: Persistence,
+    /// Commit policy.
+    pub policy: CommitPolicy,
+    /// The replicas.
+    pub replicas: Vec<ReplicaSpec>,
+    /// Bound on one RDMA operation list (ship + flush).
+    pub op_timeout: Duration,
+    /// Bound on TCP connect and each handshake message.
+    pub connect_timeout: Duration,
+    /// Bound on a sync commit that cannot reach enough replicas.
+    pub commit_timeout: Duration,
+    /// First reconnect delay; doubles per failure up to `backoff_max`.
+    pub backoff_min: Duration,
+    /// Largest reconnect delay.
+    pub backoff_max: Duration,
+}
+
+/// A replica-level failure, naming the replica.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ReplicaError {
+    /// Not connected yet.
+    NotConnected {
+        /// Replica.
+        replica: String,
+    },
+    /// TCP connect or socket set-up failed.
+    Connect {
+        /// Replica.
+        replica: String,
+        /// Its address.
+        address: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The handshake failed or the replica refused.
+    Handshake {
+        /// Replica.
+        replica: String,
+        /// What happened.
+        source: HandshakeError,
+    },
+    /// A verb failed while connecting.
+    Verbs {
+        /// Replica.
+        replica: String,
+        /// What failed.
+        source: VerbsError,
+    },
+    /// Shipping failed.
+    Mirror(MirrorError),
+    /// The replica claims more than this log persisted: it holds another
+    /// history of this log (a primary that lost data, or a wrong replica).
+    Diverged {
+        /// Replica.
+        replica: String,
+        /// Its durable tail.
+        replica_durable: u64,
+        /// Our persisted tail.
+        local_persisted: u64,
+    },
+    /// The replica is behind what the ring still holds: it needs re-seeding
+    /// from a full copy.
+    TooFarBehind {
+        /// Replica.
+        replica: String,
+        /// Its durable tail.
+        replica_durable: u64,
+        /// Our reclaim head.
+        local_head: u64,
+    },
+}
+
+impl fmt::Display for ReplicaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplicaError::NotConnected { replica } => write!(f, "replica {replica}: not connected yet"),
+            ReplicaError::Connect { replica, address, source } => {
+                write!(f, "replica {replica}: cannot reach {address}: {source} (is tg-replica running there?)")
+            }
+            ReplicaError::Handshake { replica, source } => write!(f, "replica {replica}: handshake: {source}"),
+            ReplicaError::Verbs { replica, source } => write!(f, "replica {replica}: {source}"),
+            ReplicaError::Mirror(e) => write!(f, "{e}"),
+            ReplicaError::Diverged { replica, replica_durable, local_persisted } => write!(
+                f,
+                "replica {replica}: holds the log up to {replica_durable} but this log persisted only \
+                 {local_persisted}: the histories diverged; re-seed the replica or promote it"
+            ),
+            ReplicaError::TooFarBehind { replica, replica_durable, local_head } => write!(
+                f,
+                "replica {replica}: durable only up to {replica_durable}, but the ring was reclaimed up to \
+                 {local_head}: re-seed the replica from a full copy"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ReplicaError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReplicaError::Connect { source, .. } => Some(source),
+            ReplicaError::Handshake { source, .. } => Some(source),
+            ReplicaError::Verbs { source, .. } => Some(source),
+            ReplicaError::Mirror(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Why a [`ReplicatedLog`] could not be opened.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The options are inconsistent.
+    Invalid {
+        /// The option.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The device could not be opened or the log not registered.
+    Verbs(VerbsError),
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::Invalid { field, reason } => write!(f, "replication option {field}: {reason}"),
+            OpenError::Verbs(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+/// Why a commit did not succeed. The record stays in the local log.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CommitError {
+    /// The local persist failed.
+    Persist(PersistError),
+    /// Fewer than `needed` replicas made the record durable in time.
+    NotEnoughAcks {
+        /// Replicas required.
+        needed: usize,
+        /// Replicas that acknowledged.
+        acked: usize,
+        /// How long we tried.
+        waited_ms: u64,
+        /// The failures, one per replica that did not acknowledge.
+        failures: Vec<Arc<ReplicaError>>,
+    },
+}
+
+impl fmt::Display for CommitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommitError::Persist(e) => write!(f, "local persist failed: {e}"),
+            CommitError::NotEnoughAcks { needed, acked, waited_ms, failures } => {
+                write!(f, "only {acked} of {needed} required replicas acknowledged within {waited_ms} ms")?;
+                for e in failures {
+                    write!(f, "; {e}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for CommitError {}
+
+/// One replica's state, for status output.
+#[derive(Debug, Clone)]
+pub struct ReplicaStatus {
+    /// Replica name.
+    pub name: String,
+    /// Connected now.
+    pub connected: bool,
+    /// Logical position durable there.
+    pub durable: u64,
+    /// Successful connections so far.
+    pub connects: u64,
+    /// Why it is down, if it is.
+    pub last_error: Option<String>,
+}
+
+struct Inner {
+    log: Arc<Log>,
+    env: LinkEnv,
+    links: Vec<Mutex<Link>>,
+    policy: CommitPolicy,
+    commit_timeout: Duration,
+    stop: AtomicBool,
+}
+
+fn lock(m: &Mutex<Link>) -> MutexGuard<'_, Link> {
+    // A panic while shipping leaves the link in a state `ensure` handles.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A local log and the replicas that mirror it.
+pub struct ReplicatedLog {
+    inner: Arc<Inner>,
+    shipper: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for ReplicatedLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReplicatedLog")
+            .field("policy", &self.inner.policy)
+            .field("replicas", &self.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReplicatedLog {
+    /// Registers `log`'s region on the device and prepares a link per
+    /// replica. Connections are made by the first commit (and again after
+    /// any failure), so a replica that is down at start does not stop the
+    /// writer.
+    ///
+    /// # Errors
+    /// [`OpenError::Invalid`] for an impossible policy; [`OpenError::Verbs`]
+    /// when the device cannot be opened or the region registered.
+    pub fn open(log: Log, opts: ReplicationOptions) -> Result<Self, OpenError> {
+        let n = opts.replicas.len();
+        if n == 0 {
+            return Err(OpenError::Invalid { field: "replicas", reason: "at least one replica is needed".into() });
+        }
+        if let CommitPolicy::Sync { acks } = opts.policy {
+            if acks == 0 || acks > n {
+                return Err(OpenError::Invalid { field: "commit.acks", reason: format!("must be 1..={n}, got {acks}") });
+            }
+        }
+        let writer = WriterName::new(opts.writer.clone())
+            .map_err(|reason| OpenError::Invalid { field: "writer", reason })?;
+        let ctx = Context::open(&opts.device, opts.port).map_err(OpenError::Verbs)?;
+        let pd = ProtectionDomain::new(&ctx).map_err(OpenError::Verbs)?;
+        let log = Arc::new(log);
+        // Local read only: the device reads the log to send it and may not
+        // write into it. (A READ target needs LOCAL_WRITE: the mirror's own
+        // scratch buffer is the flush target, never the log.)
+        let source = Arc::new(
+            MemoryRegion::register(&pd, LogMemory(Arc::clone(&log)), Access::LOCAL_READ)
+                .map_err(OpenError::Verbs)?,
+        );
+        let env = LinkEnv {
+            writer,
+            pd,
+            source,
+            qp: opts.qp,
+            persistence: opts.persistence,
+            op_timeout: opts.op_timeout,
+            connect_timeout: opts.connect_timeout,
+            backoff_min: opts.backoff_min,
+            backoff_max: opts.backoff_max,
+        };
+        let inner = Arc::new(Inner {
+            log,
+            env,
+            links: opts.replicas.into_iter().map(|s| Mutex::new(Link::new(s))).collect(),
+            policy: opts.policy,
+            commit_timeout: opts.commit_timeout,
+            stop: AtomicBool::new(false),
+        });
+        let shipper = match opts.policy {
+            CommitPolicy::Async { .. } => {
+                let inner = Arc::clone(&inner);
+                Some(std::thread::Builder::new().name("tg-shipper".into()).spawn(move || inner.ship_loop()).expect("spawn shipper"))
+            }
+            CommitPolicy::Sync { .. } => None,
+        };
+        Ok(ReplicatedLog { inner, shipper })
+    }
+
+    /// The local log.
+    pub fn log(&self) -> &Log {
+        &self.inner.log
+    }
+
+    /// Appends one record locally (not yet persistent nor replicated).
+    ///
+    /// # Errors
+    /// [`AppendError`]: a full ring means the replicas have not caught up;
+    /// commit (or wait) and retry.
+    pub fn append(&self, payload: &[u8]) -> Result<Appended, AppendError> {
+        self.inner.log.append_record(payload)
+    }
+
+    /// Returns once record `lsn` (and every record before it) is persistent
+    /// locally and durable on the replicas the policy requires. Returns the
+    /// local persisted tail at that point.
+    ///
+    /// # Errors
+    /// [`CommitError`]; a failed commit loses nothing locally and may be
+    /// retried.
+    pub fn commit(&self, lsn: Lsn) -> Result<Cursor, CommitError> {
+        let persisted = self.inner.log.persist_to(lsn).map_err(CommitError::Persist)?;
+        match self.inner.policy {
+            CommitPolicy::Sync { acks } => self.inner.replicate(persisted.pos, acks)?,
+            CommitPolicy::Async { max_lag_bytes } => {
+                let floor = persisted.pos.saturating_sub(max_lag_bytes);
+                if self.inner.min_durable() < floor {
+                    self.inner.replicate(floor, self.inner.links.len())?;
+                }
+            }
+        }
+        Ok(persisted)
+    }
+
+    /// Each replica's state.
+    pub fn status(&self) -> Vec<ReplicaStatus> {
+        self.inner
+            .links
+            .iter()
+            .map(|l| {
+                let l = lock(l);
+                ReplicaStatus {
+                    name: l.spec.name.clone(),
+                    connected: l.is_up(),
+                    durable: l.durable(),
+                    connects: l.reconnects,
+                    last_error: l.last_error().map(|e| e.to_string()),
+                }
+            })
+            .collect()
+    }
+}
+
+impl Drop for ReplicatedLog {
+    fn drop(&mut self) {
+        self.inner.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.shipper.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Inner {
+    fn min_durable(&self) -> u64 {
+        self.links.iter().map(|l| lock(l).durable()).min().unwrap_or(0)
+    }
+
+    /// Makes `target` durable on `needed` replicas, retrying until the
+    /// commit timeout; then moves the reclaim head.
+    fn replicate(&self, target: u64, needed: usize) -> Result<(), CommitError> {
+        let start = Instant::now();
+        loop {
+            let mut acked = 0;
+            let mut failures = Vec::new();
+            for l in &self.links {
+                let mut link = lock(l);
+                // Group commit: ship everything persisted by now, not just
+                // our record; waiters behind this lock then find theirs done.
+                let ship_to = self.log.persisted().pos.max(target);
+                match link.ensure(&self.env, target, ship_to) {
+                    Ok(_) => acked += 1,
+                    Err(e) => failures.push(e),
+                }
+            }
+            if acked >= needed {
+                self.advance_head();
+                return Ok(());
+            }
+            let waited = start.elapsed();
+            if waited >= self.commit_timeout {
+                return Err(CommitError::NotEnoughAcks {
+                    needed,
+                    acked,
+                    waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+                    failures,
+                });
+            }
+            std::thread::sleep(self.env.backoff_min.min(self.commit_timeout - waited));
+        }
+    }
+
+    fn advance_head(&self) {
+        let floor = self.min_durable();
+        if floor > self.log.head().pos {
+            // Durable positions are record boundaries (we ship whole
+            // persisted tails), so this cannot fail but for I/O.
+            if let Err(e) = self.log.advance_head(floor) {
+                tracing::warn!(error = %e, floor, "could not advance the reclaim head");
+            }
+        }
+    }
+
+    /// Background shipping for the async policy: bounded sleep when idle.
+    fn ship_loop(&self) {
+        while !self.stop.load(Ordering::Relaxed) {
+            let persisted = self.log.persisted().pos;
+            let mut progress = false;
+            for l in &self.links {
+                let mut link = lock(l);
+                if link.durable() < persisted {
+                    // A down link returns at once until its back-off passes.
+                    progress |= link.ensure(&self.env, persisted, persisted).is_ok();
+                }
+            }
+            if progress {
+                self.advance_head();
+            } else {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+    }
+}
