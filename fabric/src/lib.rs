@@ -1,7 +1,18 @@
 //! tailguard's RDMA layer: verbs resources behind safe types, the control
 //! channel, and the mirror that ships log ranges with RDMA WRITE + READ flush.
+//!
+//! - [`verbs`]: device, PD, CQ, RC QP, MR (all FFI lives here).
+//! - [`wire`], [`auth`]: the control channel (handshake, admission, status).
+//! - [`config`]: YAML configuration and its validation.
+//! - [`mirror`], [`gpspm`]: shipping ring ranges to one replica durably.
+//! - [`replicated`]: [`replicated::ReplicatedLog`], a `logcore` log joined
+//!   to its replicas under a commit policy.
 #![warn(missing_docs)]
 
+pub mod auth;
+pub mod config;
 pub mod gpspm;
 pub mod mirror;
+pub mod replicated;
 pub mod verbs;
+pub mod wire;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::auth::PreSharedKey;
 use crate::mirror::{Mirror, Persistence, ReplicaTarget, RingGeometry};
 use crate::verbs::{Access, MemoryRegion, PreparedQp, ProtectionDomain, QpConfig, RemoteRegion};
-use crate::wire::handshake::writer;
+use crate::wire::handshake;
 use crate::wire::{Channel, Geometry, Hello, PersistenceMode, WriterName};
 
 use super::{LogMemory, ReplicaError};
@@ -72,10 +72,16 @@ pub(crate) struct Link {
 
 impl Link {
     pub(crate) fn new(spec: ReplicaSpec) -> Self {
-        let error = Arc::new(ReplicaError::NotConnected { replica: spec.name.clone() });
+        let error = Arc::new(ReplicaError::NotConnected {
+            replica: spec.name.clone(),
+        });
         Link {
             spec,
-            state: State::Down { error, retry_at: Instant::now(), backoff: Duration::ZERO },
+            state: State::Down {
+                error,
+                retry_at: Instant::now(),
+                backoff: Duration::ZERO,
+            },
             durable: 0,
             reconnects: 0,
         }
@@ -99,11 +105,19 @@ impl Link {
     /// Makes the replica durable up to at least `target` (shipping up to
     /// `ship_to >= target`, everything persisted so far: group commit).
     /// Connects first if the link is down and its back-off has passed.
-    pub(crate) fn ensure(&mut self, env: &LinkEnv, target: u64, ship_to: u64) -> Result<u64, Arc<ReplicaError>> {
+    pub(crate) fn ensure(
+        &mut self,
+        env: &LinkEnv,
+        target: u64,
+        ship_to: u64,
+    ) -> Result<u64, Arc<ReplicaError>> {
         if self.durable >= target {
             return Ok(self.durable);
         }
-        if let State::Down { error, retry_at, .. } = &self.state {
+        if let State::Down {
+            error, retry_at, ..
+        } = &self.state
+        {
             if Instant::now() < *retry_at {
                 return Err(Arc::clone(error));
             }
@@ -111,7 +125,9 @@ impl Link {
                 return Err(self.down(env, e));
             }
         }
-        let State::Up { mirror, .. } = &mut self.state else { unreachable!("connected above") };
+        let State::Up { mirror, .. } = &mut self.state else {
+            unreachable!("connected above")
+        };
         match mirror.ship(ship_to) {
             Ok(d) => {
                 self.durable = d;
@@ -128,7 +144,11 @@ impl Link {
         };
         tracing::warn!(replica = %self.spec.name, error = %error, retry_in_ms = backoff.as_millis() as u64, "replica down");
         let error = Arc::new(error);
-        self.state = State::Down { error: Arc::clone(&error), retry_at: Instant::now() + backoff, backoff };
+        self.state = State::Down {
+            error: Arc::clone(&error),
+            retry_at: Instant::now() + backoff,
+            backoff,
+        };
         error
     }
 
@@ -140,10 +160,18 @@ impl Link {
             address: self.spec.address.clone(),
             source: e,
         })?;
-        let io = |source| ReplicaError::Connect { replica: name.clone(), address: self.spec.address.clone(), source };
+        let io = |source| ReplicaError::Connect {
+            replica: name.clone(),
+            address: self.spec.address.clone(),
+            source,
+        };
         let stream = TcpStream::connect_timeout(&addr, env.connect_timeout).map_err(io)?;
-        stream.set_read_timeout(Some(env.connect_timeout)).map_err(io)?;
-        stream.set_write_timeout(Some(env.connect_timeout)).map_err(io)?;
+        stream
+            .set_read_timeout(Some(env.connect_timeout))
+            .map_err(io)?;
+        stream
+            .set_write_timeout(Some(env.connect_timeout))
+            .map_err(io)?;
         stream.set_nodelay(true).map_err(io)?;
 
         let geo = log.geometry();
@@ -161,40 +189,76 @@ impl Link {
                 Persistence::Gpspm => PersistenceMode::Gpspm,
             },
         };
-        let handshake = |source| ReplicaError::Handshake { replica: name.clone(), source };
-        let accepted = writer::begin(Channel::new(stream), hello, &self.spec.key).map_err(handshake)?;
-        let verbs = |source| ReplicaError::Verbs { replica: name.clone(), source };
+        let handshake = |source| ReplicaError::Handshake {
+            replica: name.clone(),
+            source,
+        };
+        let accepted =
+            handshake::begin(Channel::new(stream), hello, &self.spec.key).map_err(handshake)?;
+        let verbs = |source| ReplicaError::Verbs {
+            replica: name.clone(),
+            source,
+        };
         let prepared = PreparedQp::new(&env.pd, env.qp).map_err(verbs)?;
-        let established = accepted.connect(prepared.endpoint().map_err(verbs)?).map_err(handshake)?;
-        let qp = prepared.connect(established.replica_endpoint(), Access::LOCAL_WRITE).map_err(verbs)?;
+        let established = accepted
+            .connect(prepared.endpoint().map_err(verbs)?)
+            .map_err(handshake)?;
+        let qp = prepared
+            .connect(established.replica_endpoint(), Access::LOCAL_WRITE)
+            .map_err(verbs)?;
 
         let durable = established.durable_tail();
         let persisted = log.persisted().pos;
         let head = log.head().pos;
         if durable > persisted {
-            return Err(ReplicaError::Diverged { replica: name.clone(), replica_durable: durable, local_persisted: persisted });
+            return Err(ReplicaError::Diverged {
+                replica: name.clone(),
+                replica_durable: durable,
+                local_persisted: persisted,
+            });
         }
         if durable < head {
-            return Err(ReplicaError::TooFarBehind { replica: name.clone(), replica_durable: durable, local_head: head });
+            return Err(ReplicaError::TooFarBehind {
+                replica: name.clone(),
+                replica_durable: durable,
+                local_head: head,
+            });
         }
         let remote: RemoteRegion = established.region();
         let target = ReplicaTarget {
             remote,
-            ring: RingGeometry { local_offset: geo.ring_offset, remote_offset: geo.ring_offset, capacity: geo.capacity },
+            ring: RingGeometry {
+                local_offset: geo.ring_offset,
+                remote_offset: geo.ring_offset,
+                capacity: geo.capacity,
+            },
             durable,
         };
-        let mirror = Mirror::new(name, qp, Arc::clone(&env.source), target, env.persistence, env.op_timeout)
-            .map_err(ReplicaError::Mirror)?;
+        let mirror = Mirror::new(
+            name,
+            qp,
+            Arc::clone(&env.source),
+            target,
+            env.persistence,
+            env.op_timeout,
+        )
+        .map_err(ReplicaError::Mirror)?;
         tracing::info!(replica = %name, %addr, durable, epoch = log.epoch(), "replica connected");
         self.durable = durable;
         self.reconnects += 1;
-        self.state = State::Up { mirror: Box::new(mirror), _control: established.into_channel() };
+        self.state = State::Up {
+            mirror: Box::new(mirror),
+            _control: established.into_channel(),
+        };
         Ok(())
     }
 }
 
 fn resolve(address: &str) -> std::io::Result<SocketAddr> {
     address.to_socket_addrs()?.next().ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::NotFound, format!("{address} resolves to no address"))
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{address} resolves to no address"),
+        )
     })
 }

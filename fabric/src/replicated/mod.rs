@@ -196,7 +196,9 @@ pub enum OpenError {
 impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            OpenError::Invalid { field, reason } => write!(f, "replication option {field}: {reason}"),
+            OpenError::Invalid { field, reason } => {
+                write!(f, "replication option {field}: {reason}")
+            }
             OpenError::Verbs(e) => write!(f, "{e}"),
         }
     }
@@ -227,8 +229,16 @@ impl fmt::Display for CommitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CommitError::Persist(e) => write!(f, "local persist failed: {e}"),
-            CommitError::NotEnoughAcks { needed, acked, waited_ms, failures } => {
-                write!(f, "only {acked} of {needed} required replicas acknowledged within {waited_ms} ms")?;
+            CommitError::NotEnoughAcks {
+                needed,
+                acked,
+                waited_ms,
+                failures,
+            } => {
+                write!(
+                    f,
+                    "only {acked} of {needed} required replicas acknowledged within {waited_ms} ms"
+                )?;
                 for e in failures {
                     write!(f, "; {e}")?;
                 }
@@ -296,15 +306,23 @@ impl ReplicatedLog {
     pub fn open(log: Log, opts: ReplicationOptions) -> Result<Self, OpenError> {
         let n = opts.replicas.len();
         if n == 0 {
-            return Err(OpenError::Invalid { field: "replicas", reason: "at least one replica is needed".into() });
+            return Err(OpenError::Invalid {
+                field: "replicas",
+                reason: "at least one replica is needed".into(),
+            });
         }
         if let CommitPolicy::Sync { acks } = opts.policy {
             if acks == 0 || acks > n {
-                return Err(OpenError::Invalid { field: "commit.acks", reason: format!("must be 1..={n}, got {acks}") });
+                return Err(OpenError::Invalid {
+                    field: "commit.acks",
+                    reason: format!("must be 1..={n}, got {acks}"),
+                });
             }
         }
-        let writer = WriterName::new(opts.writer.clone())
-            .map_err(|reason| OpenError::Invalid { field: "writer", reason })?;
+        let writer = WriterName::new(opts.writer.clone()).map_err(|reason| OpenError::Invalid {
+            field: "writer",
+            reason,
+        })?;
         let ctx = Context::open(&opts.device, opts.port).map_err(OpenError::Verbs)?;
         let pd = ProtectionDomain::new(&ctx).map_err(OpenError::Verbs)?;
         let log = Arc::new(log);
@@ -329,7 +347,11 @@ impl ReplicatedLog {
         let inner = Arc::new(Inner {
             log,
             env,
-            links: opts.replicas.into_iter().map(|s| Mutex::new(Link::new(s))).collect(),
+            links: opts
+                .replicas
+                .into_iter()
+                .map(|s| Mutex::new(Link::new(s)))
+                .collect(),
             policy: opts.policy,
             commit_timeout: opts.commit_timeout,
             stop: AtomicBool::new(false),
@@ -337,7 +359,12 @@ impl ReplicatedLog {
         let shipper = match opts.policy {
             CommitPolicy::Async { .. } => {
                 let inner = Arc::clone(&inner);
-                Some(std::thread::Builder::new().name("tg-shipper".into()).spawn(move || inner.ship_loop()).expect("spawn shipper"))
+                Some(
+                    std::thread::Builder::new()
+                        .name("tg-shipper".into())
+                        .spawn(move || inner.ship_loop())
+                        .expect("spawn shipper"),
+                )
             }
             CommitPolicy::Sync { .. } => None,
         };
@@ -366,7 +393,11 @@ impl ReplicatedLog {
     /// [`CommitError`]; a failed commit loses nothing locally and may be
     /// retried.
     pub fn commit(&self, lsn: Lsn) -> Result<Cursor, CommitError> {
-        let persisted = self.inner.log.persist_to(lsn).map_err(CommitError::Persist)?;
+        let persisted = self
+            .inner
+            .log
+            .persist_to(lsn)
+            .map_err(CommitError::Persist)?;
         match self.inner.policy {
             CommitPolicy::Sync { acks } => self.inner.replicate(persisted.pos, acks)?,
             CommitPolicy::Async { max_lag_bytes } => {
@@ -409,7 +440,11 @@ impl Drop for ReplicatedLog {
 
 impl Inner {
     fn min_durable(&self) -> u64 {
-        self.links.iter().map(|l| lock(l).durable()).min().unwrap_or(0)
+        self.links
+            .iter()
+            .map(|l| lock(l).durable())
+            .min()
+            .unwrap_or(0)
     }
 
     /// Makes `target` durable on `needed` replicas, retrying until the

@@ -271,7 +271,7 @@ impl LocalSlice<'_> {
 }
 
 /// A peer's registered region, as learned at the handshake.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RemoteRegion {
     /// Start address in the peer's address space.
     pub addr: u64,
@@ -279,6 +279,17 @@ pub struct RemoteRegion {
     pub rkey: u32,
     /// Length in bytes.
     pub len: u64,
+}
+
+impl fmt::Debug for RemoteRegion {
+    // The rkey is a capability: keep it out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteRegion")
+            .field("addr", &format_args!("{:#x}", self.addr))
+            .field("rkey", &"<redacted>")
+            .field("len", &self.len)
+            .finish()
+    }
 }
 
 impl RemoteRegion {

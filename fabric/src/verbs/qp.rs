@@ -115,7 +115,7 @@ impl Default for QpConfig {
 
 /// What a peer needs to connect to a queue pair (exchanged over the control
 /// channel).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct QpEndpoint {
     /// Queue pair number.
     pub qpn: u32,

@@ -1,0 +1,270 @@
+//! Pre-shared keys, HMAC-SHA256 and nonces for the control-channel handshake.
+//!
+//! A writer proves it holds the key its name is paired with on the replica's
+//! allow-list by a MAC over the replica's fresh nonce (challenge-response);
+//! the key itself never crosses the wire. Keys are kept out of logs: their
+//! `Debug` output is redacted.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::wire::{WriterName, MAC_LEN, NONCE_LEN};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Shortest key accepted, in bytes (the HMAC-SHA256 output size: shorter keys
+/// would make the key, not the hash, the weakest link).
+pub const MIN_KEY_LEN: usize = 32;
+/// Largest key file read, in bytes (a key file is a few dozen bytes; this
+/// bounds the read if the path points at something else).
+pub const MAX_KEY_FILE_LEN: u64 = 4096;
+
+/// Why a key could not be loaded.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The key file could not be opened or read.
+    Read {
+        /// The key file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The key file can be read or written by group or others.
+    Permissions {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The key is shorter than [`MIN_KEY_LEN`].
+    TooShort {
+        /// The key file, if the key came from one.
+        path: Option<PathBuf>,
+        /// Key length in bytes (after hex decoding).
+        len: usize,
+        /// Minimum length.
+        min: usize,
+    },
+    /// The key file is larger than [`MAX_KEY_FILE_LEN`].
+    TooLong {
+        /// The key file.
+        path: PathBuf,
+        /// Its size in bytes.
+        len: u64,
+    },
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyError::Read { path, source } => {
+                write!(f, "cannot read key file {}: {source}", path.display())
+            }
+            KeyError::Permissions { path, mode } => write!(
+                f,
+                "key file {} has mode {:03o}, readable or writable by group or others: \
+                 run `chmod 600 {}`",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            ),
+            KeyError::TooShort { path, len, min } => {
+                if let Some(p) = path {
+                    write!(f, "key in {} is {len} bytes, ", p.display())?;
+                } else {
+                    write!(f, "key is {len} bytes, ")?;
+                }
+                write!(
+                    f,
+                    "at least {min} are needed: generate one with \
+                     `head -c 32 /dev/urandom | xxd -p -c 64 > FILE`"
+                )
+            }
+            KeyError::TooLong { path, len } => write!(
+                f,
+                "key file {} is {len} bytes, more than the {MAX_KEY_FILE_LEN} a key file may be: \
+                 is this the right path?",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for KeyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            KeyError::Read { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// A pre-shared key of at least [`MIN_KEY_LEN`] bytes. `Debug` prints
+/// `PreSharedKey(<redacted, N bytes>)`.
+#[derive(Clone)]
+pub struct PreSharedKey(Box<[u8]>);
+
+impl fmt::Debug for PreSharedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PreSharedKey(<redacted, {} bytes>)", self.0.len())
+    }
+}
+
+impl PreSharedKey {
+    /// A key from raw bytes.
+    pub fn from_bytes(bytes: impl Into<Vec<u8>>) -> Result<Self, KeyError> {
+        let bytes = bytes.into();
+        if bytes.len() < MIN_KEY_LEN {
+            return Err(KeyError::TooShort {
+                path: None,
+                len: bytes.len(),
+                min: MIN_KEY_LEN,
+            });
+        }
+        Ok(PreSharedKey(bytes.into_boxed_slice()))
+    }
+
+    /// Loads a key file.
+    ///
+    /// The file must not be accessible by group or others (`mode & 0o077 ==
+    /// 0`), like an ssh private key. Its content is hex if, after trimming
+    /// ASCII whitespace, it is a non-empty even number of hex digits (as
+    /// `xxd -p` writes); otherwise the raw bytes are the key. Either way the
+    /// key must be at least [`MIN_KEY_LEN`] bytes.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, KeyError> {
+        let path = path.as_ref();
+        let read_err = |source| KeyError::Read {
+            path: path.to_owned(),
+            source,
+        };
+        let file = fs::File::open(path).map_err(read_err)?;
+        let meta = file.metadata().map_err(read_err)?;
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(KeyError::Permissions {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+        if meta.len() > MAX_KEY_FILE_LEN {
+            return Err(KeyError::TooLong {
+                path: path.to_owned(),
+                len: meta.len(),
+            });
+        }
+        let mut content = Vec::with_capacity(meta.len() as usize);
+        // Bounded read: the file may grow after the metadata check.
+        file.take(MAX_KEY_FILE_LEN + 1)
+            .read_to_end(&mut content)
+            .map_err(read_err)?;
+        if content.len() as u64 > MAX_KEY_FILE_LEN {
+            return Err(KeyError::TooLong {
+                path: path.to_owned(),
+                len: content.len() as u64,
+            });
+        }
+        let key = decode_hex(content.trim_ascii()).unwrap_or(content);
+        if key.len() < MIN_KEY_LEN {
+            return Err(KeyError::TooShort {
+                path: Some(path.to_owned()),
+                len: key.len(),
+                min: MIN_KEY_LEN,
+            });
+        }
+        Ok(PreSharedKey(key.into_boxed_slice()))
+    }
+
+    /// HMAC-SHA256 over the concatenation of `parts`.
+    pub fn mac(&self, parts: &[&[u8]]) -> [u8; MAC_LEN] {
+        let mut m = self.hmac();
+        for p in parts {
+            m.update(p);
+        }
+        m.finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` is the HMAC-SHA256 of the concatenation of `parts`,
+    /// compared in constant time.
+    pub fn verify(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
+        let mut m = self.hmac();
+        for p in parts {
+            m.update(p);
+        }
+        m.verify_slice(tag).is_ok()
+    }
+
+    fn hmac(&self) -> HmacSha256 {
+        // HMAC accepts keys of any length; the error type exists only for
+        // fixed-key-size MACs.
+        <HmacSha256 as Mac>::new_from_slice(&self.0).expect("HMAC takes keys of any length")
+    }
+}
+
+fn decode_hex(s: &[u8]) -> Option<Vec<u8>> {
+    if s.is_empty() || s.len() % 2 != 0 {
+        return None;
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    s.chunks_exact(2)
+        .map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?))
+        .collect()
+}
+
+/// 32 bytes from the kernel's CSPRNG (`/dev/urandom`), for handshake nonces.
+pub fn random_nonce() -> io::Result<[u8; NONCE_LEN]> {
+    let mut n = [0u8; NONCE_LEN];
+    fs::File::open("/dev/urandom")?.read_exact(&mut n)?;
+    Ok(n)
+}
+
+/// The replica's admission list: each writer name with its key.
+#[derive(Debug, Clone, Default)]
+pub struct AllowList {
+    entries: Vec<(WriterName, PreSharedKey)>,
+}
+
+impl AllowList {
+    /// An empty list (admits no one).
+    pub fn new() -> Self {
+        AllowList::default()
+    }
+
+    /// Adds (or replaces) a writer's key.
+    pub fn insert(&mut self, writer: WriterName, key: PreSharedKey) {
+        match self.entries.iter_mut().find(|(w, _)| *w == writer) {
+            Some(e) => e.1 = key,
+            None => self.entries.push((writer, key)),
+        }
+    }
+
+    /// The key of an allowed writer.
+    pub fn key(&self, writer: &WriterName) -> Option<&PreSharedKey> {
+        self.entries
+            .iter()
+            .find(|(w, _)| w == writer)
+            .map(|(_, k)| k)
+    }
+
+    /// Number of writers on the list.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the list admits no one.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}

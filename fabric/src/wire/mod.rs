@@ -1,0 +1,28 @@
+//! The control channel: a versioned, length-prefixed, little-endian message
+//! format hand-encoded over TCP, and the admission handshake built on it.
+//!
+//! It carries only the handshake and control messages (status, `gpspm`
+//! persist requests, seal), never log data. Byte layouts are in
+//! `docs/control-channel.md`; this module contains no `unsafe`.
+//!
+//! - [`frame`]: the 16-byte header and message type codes.
+//! - [`message`]: the typed messages, encode and validating decode.
+//! - [`channel`]: framed send/receive over any `Read + Write`.
+//! - [`handshake`]: writer and replica state machines.
+#![forbid(unsafe_code)]
+
+pub mod channel;
+mod error;
+pub mod frame;
+pub mod handshake;
+pub mod message;
+
+pub use channel::{Channel, ChannelError};
+pub use error::WireError;
+pub use frame::{FrameHeader, MessageType, HEADER_LEN, MAGIC, MAX_BODY_LEN, PROTOCOL_VERSION};
+pub use handshake::HandshakeError;
+pub use message::{
+    Accept, Challenge, Connect, Geometry, Hello, Message, PersistenceMode, PosRange, Proof,
+    QpEndpoint, Reject, RejectCode, RemoteRegion, SealPoint, Status, WriterName, MAC_LEN,
+    NONCE_LEN,
+};

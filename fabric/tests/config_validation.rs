@@ -1,0 +1,378 @@
+//! Each validation rule of `Config::validate` reports the field path and the
+//! bound; parse errors carry the file and line.
+
+use std::path::PathBuf;
+
+use fabric::config::{CommitPolicy, Config, ConfigError, QpConfig};
+
+/// A valid writer-side config; tests replace one line at a time.
+const BASE: &str = "\
+name: host-a
+device:
+  name: rxe0
+qp:
+  path-mtu: 1024
+commit:
+  policy: sync
+  acks: 1
+replicas:
+  - name: r0
+    control: 10.0.0.2:7471
+    key-file: /k/r0.key
+  - name: r1
+    control: 10.0.0.3:7471
+    key-file: /k/r1.key
+";
+
+/// A valid replica-side config.
+const REPLICA: &str = "\
+device:
+  netdev: eth0
+replica:
+  listen: 0.0.0.0:7471
+  region: /dev/dax0.0
+  epoch-file: /var/lib/tailguard/epoch
+  allow:
+    - name: host-a
+      key-file: /k/a.key
+";
+
+fn with(base: &str, from: &str, to: &str) -> String {
+    assert!(base.contains(from), "test bug: {from:?} not in base");
+    base.replacen(from, to, 1)
+}
+
+/// Expects validation to fail with exactly this "field: message" among its issues.
+fn expect_issue(yaml: &str, expected: &str) {
+    match Config::from_yaml_str(yaml) {
+        Ok(_) => panic!("expected `{expected}`, config was accepted:\n{yaml}"),
+        Err(ConfigError::Invalid { errors, .. }) => {
+            let all: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+            assert!(
+                all.iter().any(|m| m == expected),
+                "expected `{expected}`, got {all:#?}"
+            );
+        }
+        Err(e) => panic!("expected a validation error `{expected}`, got: {e}"),
+    }
+}
+
+#[test]
+fn base_configs_are_valid() {
+    let c = Config::from_yaml_str(BASE).unwrap();
+    assert_eq!(c.qp, QpConfig::default());
+    assert_eq!(c.device.port, 1);
+    assert_eq!(c.control_timeout_ms, 5000);
+    Config::from_yaml_str(REPLICA).unwrap();
+}
+
+#[test]
+fn control_port_zero_names_the_replica_index() {
+    expect_issue(
+        &with(BASE, "10.0.0.3:7471", "10.0.0.3:0"),
+        "replicas[1].control: port must be 1..=65535, got 0",
+    );
+}
+
+#[test]
+fn control_address_shapes() {
+    expect_issue(
+        &with(BASE, "10.0.0.2:7471", "10.0.0.2"),
+        "replicas[0].control: expected HOST:PORT, got \"10.0.0.2\"",
+    );
+    expect_issue(
+        &with(BASE, "10.0.0.2:7471", "fd00::2:7471"),
+        "replicas[0].control: IPv6 hosts must be bracketed, as [ADDR]:PORT, got \"fd00::2:7471\"",
+    );
+    expect_issue(
+        &with(BASE, "10.0.0.2:7471", "\":7471\""),
+        "replicas[0].control: host is empty in \":7471\"",
+    );
+    expect_issue(
+        &with(BASE, "10.0.0.2:7471", "10.0.0.2:http"),
+        "replicas[0].control: port must be a number 1..=65535, got \"http\"",
+    );
+    Config::from_yaml_str(&with(BASE, "10.0.0.2:7471", "\"[fd00::2]:7471\"")).unwrap();
+    Config::from_yaml_str(&with(BASE, "10.0.0.2:7471", "r0.example:7471")).unwrap();
+}
+
+#[test]
+fn device_needs_exactly_one_selector() {
+    expect_issue(
+        &with(BASE, "  name: rxe0\n", "  port: 1\n"),
+        "device: set exactly one of `name`, `netdev` or `ip` to select the device, got 0",
+    );
+    expect_issue(
+        &with(BASE, "  name: rxe0\n", "  name: rxe0\n  ip: 10.0.0.1\n"),
+        "device: set exactly one of `name`, `netdev` or `ip` to select the device, got 2",
+    );
+    Config::from_yaml_str(&with(BASE, "  name: rxe0\n", "  ip: \"fd00::1\"\n")).unwrap();
+}
+
+#[test]
+fn device_numeric_bounds() {
+    expect_issue(
+        &with(BASE, "  name: rxe0\n", "  name: rxe0\n  port: 0\n"),
+        "device.port: must be 1..=255, got 0",
+    );
+    expect_issue(
+        &with(BASE, "  name: rxe0\n", "  name: rxe0\n  gid-index: 300\n"),
+        "device.gid-index: must be 0..=255, got 300",
+    );
+    expect_issue(
+        &with(
+            BASE,
+            "  name: rxe0\n",
+            "  name: rxe0\n  service-level: 16\n",
+        ),
+        "device.service-level: must be 0..=15, got 16",
+    );
+    expect_issue(
+        &with(BASE, "  name: rxe0\n", "  name: rxe0\n  hop-limit: 0\n"),
+        "device.hop-limit: must be 1..=255, got 0",
+    );
+    expect_issue(
+        &with(BASE, "  name: rxe0\n", "  name: rxe/0\n"),
+        "device.name: must be 1..=64 bytes without '/', got \"rxe/0\"",
+    );
+}
+
+#[test]
+fn grh_settings_are_roce_only() {
+    expect_issue(
+        &with(
+            BASE,
+            "  name: rxe0\n",
+            "  name: mlx5_0\n  link-layer: infiniband\n  traffic-class: 106\n",
+        ),
+        "device.traffic-class: applies only to link-layer `roce` (GRH), not `infiniband`",
+    );
+    Config::from_yaml_str(&with(
+        BASE,
+        "  name: rxe0\n",
+        "  name: rxe0\n  link-layer: roce\n  traffic-class: 106\n",
+    ))
+    .unwrap();
+}
+
+#[test]
+fn qp_bounds() {
+    let qp = |line: &str| with(BASE, "  path-mtu: 1024\n", &format!("  {line}\n"));
+    expect_issue(
+        &qp("path-mtu: 1000"),
+        "qp.path-mtu: must be one of 256, 512, 1024, 2048, 4096, got 1000",
+    );
+    expect_issue(&qp("timeout: 0"), "qp.timeout: must be 1..=31, got 0");
+    expect_issue(
+        &qp("retry-count: 8"),
+        "qp.retry-count: must be 0..=7, got 8",
+    );
+    expect_issue(&qp("rnr-retry: 7"), "qp.rnr-retry: must be 0..=6, got 7");
+    expect_issue(
+        &qp("min-rnr-timer: 32"),
+        "qp.min-rnr-timer: must be 1..=31, got 32",
+    );
+    expect_issue(
+        &qp("max-send-wr: 0"),
+        "qp.max-send-wr: must be 1..=32768, got 0",
+    );
+    expect_issue(
+        &qp("max-recv-wr: 40000"),
+        "qp.max-recv-wr: must be 1..=32768, got 40000",
+    );
+    expect_issue(
+        &qp("max-inline: 2048"),
+        "qp.max-inline: must be 0..=1024, got 2048",
+    );
+    expect_issue(
+        &qp("max-rd-atomic: 0"),
+        "qp.max-rd-atomic: must be 1..=255, got 0",
+    );
+}
+
+#[test]
+fn commit_policy_bounds() {
+    expect_issue(
+        &with(BASE, "acks: 1", "acks: 3"),
+        "commit.acks: must be 1..=2 (the number of replicas), got 3",
+    );
+    expect_issue(
+        &with(BASE, "acks: 1", "acks: 0"),
+        "commit.acks: must be 1..=2 (the number of replicas), got 0",
+    );
+    let asynchronous = with(
+        BASE,
+        "  policy: sync\n  acks: 1\n",
+        "  policy: async\n  max-lag-bytes: 0\n",
+    );
+    expect_issue(
+        &asynchronous,
+        "commit.max-lag-bytes: must be 64..=1099511627776, got 0",
+    );
+    let ok =
+        Config::from_yaml_str(&asynchronous.replace("max-lag-bytes: 0", "max-lag-bytes: 1048576"))
+            .unwrap();
+    assert_eq!(
+        ok.commit,
+        CommitPolicy::Async {
+            max_lag_bytes: 1 << 20
+        }
+    );
+    assert_eq!(ok.required_acks(), None);
+    let all = Config::from_yaml_str(&with(BASE, "  acks: 1\n", "")).unwrap();
+    assert_eq!(
+        all.required_acks(),
+        Some(2),
+        "sync without acks waits for every replica"
+    );
+}
+
+#[test]
+fn names_are_checked_and_unique() {
+    expect_issue(
+        &with(BASE, "name: host-a\n", ""),
+        "name: required when `replicas` is set (the writer's name on their allow-lists)",
+    );
+    expect_issue(
+        &with(BASE, "name: host-a\n", "name: \"host a\"\n"),
+        "name: may contain only ASCII letters, digits, '.', '_' and '-', found byte 0x20, got \"host a\"",
+    );
+    expect_issue(
+        &with(BASE, "name: r1\n", "name: r0\n"),
+        "replicas[1].name: duplicate replica name \"r0\"",
+    );
+}
+
+#[test]
+fn node_must_have_a_role() {
+    let yaml = "device:\n  name: rxe0\n";
+    expect_issue(
+        yaml,
+        "replicas: neither `replicas` (writer side) nor `replica` (replica side) is set: this node would do nothing",
+    );
+}
+
+#[test]
+fn control_timeout_bounds() {
+    expect_issue(
+        &format!("{BASE}control-timeout-ms: 10\n"),
+        "control-timeout-ms: must be 100..=600000, got 10",
+    );
+}
+
+#[test]
+fn replica_side_rules() {
+    expect_issue(
+        &with(REPLICA, "0.0.0.0:7471", "0.0.0.0:70000"),
+        "replica.listen: port must be 1..=65535, got 70000",
+    );
+    expect_issue(
+        &with(
+            REPLICA,
+            "  allow:\n    - name: host-a\n      key-file: /k/a.key\n",
+            "  allow: []\n",
+        ),
+        "replica.allow: must list 1..=64 writers, got 0",
+    );
+    let dup = format!("{REPLICA}    - name: host-a\n      key-file: /k/b.key\n");
+    expect_issue(
+        &dup,
+        "replica.allow[1].name: duplicate writer name \"host-a\"",
+    );
+    expect_issue(
+        &with(REPLICA, "region: /dev/dax0.0", "region: \"\""),
+        "replica.region: must not be empty",
+    );
+}
+
+#[test]
+fn all_issues_are_reported_at_once() {
+    let yaml = with(
+        &with(BASE, "10.0.0.3:7471", "10.0.0.3:0"),
+        "path-mtu: 1024",
+        "path-mtu: 1",
+    );
+    let Err(ConfigError::Invalid { errors, .. }) = Config::from_yaml_str(&yaml) else {
+        panic!("expected validation errors");
+    };
+    assert!(
+        errors.has_field("replicas[1].control") && errors.has_field("qp.path-mtu"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn unknown_keys_and_bad_values_are_parse_errors_with_a_line() {
+    for (yaml, line) in [
+        (
+            with(
+                BASE,
+                "  path-mtu: 1024\n",
+                "  path-mtu: 1024\n  pathmtu: 4096\n",
+            ),
+            6,
+        ),
+        (format!("{BASE}persistence: fast\n"), 16),
+        (with(BASE, "  policy: sync\n", "  policy: eventually\n"), 7),
+    ] {
+        match Config::from_yaml_str(&yaml) {
+            Err(ConfigError::Parse {
+                line: Some(l),
+                message,
+                ..
+            }) => {
+                assert_eq!(l, line, "wrong line for: {message}");
+            }
+            other => panic!("expected a parse error at line {line}, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn duplicate_keys_are_rejected() {
+    let yaml = format!("{BASE}name: host-b\n");
+    assert!(
+        matches!(Config::from_yaml_str(&yaml), Err(ConfigError::Parse { .. })),
+        "{yaml}"
+    );
+}
+
+#[test]
+fn file_errors_carry_path_and_line_and_relative_paths_resolve() {
+    let dir = std::env::temp_dir().join(format!("tg-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.yaml");
+    std::fs::write(
+        &good,
+        with(BASE, "key-file: /k/r0.key", "key-file: keys/r0.key"),
+    )
+    .unwrap();
+    let c = Config::from_yaml_file(&good).unwrap();
+    assert_eq!(c.replicas[0].key_file, dir.join("keys/r0.key"));
+    assert_eq!(c.replicas[1].key_file, PathBuf::from("/k/r1.key"));
+
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, format!("{BASE}bogus: 1\n")).unwrap();
+    let e = Config::from_yaml_file(&bad).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.starts_with(&format!("{}:16:", bad.display())),
+        "{text}"
+    );
+
+    let invalid = dir.join("invalid.yaml");
+    std::fs::write(&invalid, with(BASE, "10.0.0.3:7471", "10.0.0.3:0")).unwrap();
+    let text = Config::from_yaml_file(&invalid).unwrap_err().to_string();
+    assert_eq!(
+        text,
+        format!(
+            "{}: replicas[1].control: port must be 1..=65535, got 0",
+            invalid.display()
+        )
+    );
+
+    let missing = dir.join("missing.yaml");
+    let text = Config::from_yaml_file(&missing).unwrap_err().to_string();
+    assert!(text.contains("missing.yaml"), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
