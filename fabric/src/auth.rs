@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::config::AllowedWriter;
 use crate::wire::{WriterName, MAC_LEN, NONCE_LEN};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -242,6 +243,24 @@ impl AllowList {
         AllowList::default()
     }
 
+    /// Loads every writer's key file from the replica config's `allow` list.
+    pub fn load(entries: &[AllowedWriter]) -> Result<Self, AllowListError> {
+        let mut list = AllowList::new();
+        for e in entries {
+            let writer =
+                WriterName::new(e.name.clone()).map_err(|reason| AllowListError::InvalidName {
+                    name: e.name.clone(),
+                    reason,
+                })?;
+            let key = PreSharedKey::load(&e.key_file).map_err(|source| AllowListError::Key {
+                writer: e.name.clone(),
+                source,
+            })?;
+            list.insert(writer, key);
+        }
+        Ok(list)
+    }
+
     /// Adds (or replaces) a writer's key.
     pub fn insert(&mut self, writer: WriterName, key: PreSharedKey) {
         match self.entries.iter_mut().find(|(w, _)| *w == writer) {
@@ -266,5 +285,47 @@ impl AllowList {
     /// Whether the list admits no one.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+/// Why an allow-list could not be loaded.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AllowListError {
+    /// An entry's name is not a valid writer name.
+    InvalidName {
+        /// The name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// An entry's key file could not be loaded.
+    Key {
+        /// The writer the key belongs to.
+        writer: String,
+        /// Why.
+        source: KeyError,
+    },
+}
+
+impl fmt::Display for AllowListError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AllowListError::InvalidName { name, reason } => {
+                write!(f, "allow-list writer name {name:?}: {reason}")
+            }
+            AllowListError::Key { writer, source } => {
+                write!(f, "allow-list key of writer {writer:?}: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for AllowListError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AllowListError::Key { source, .. } => Some(source),
+            AllowListError::InvalidName { .. } => None,
+        }
     }
 }

@@ -17,9 +17,11 @@ use std::fmt;
 use std::io::{self, Read};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::auth::{KeyError, PreSharedKey};
 use crate::wire::{PersistenceMode, WriterName};
 
 /// Largest config file read, in bytes.
@@ -260,6 +262,13 @@ pub struct ReplicaPeer {
     pub key_file: PathBuf,
 }
 
+impl ReplicaPeer {
+    /// Loads this replica's key file (see [`PreSharedKey::load`]).
+    pub fn load_key(&self) -> Result<PreSharedKey, KeyError> {
+        PreSharedKey::load(&self.key_file)
+    }
+}
+
 /// The replica side (`tg-replica serve`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -475,6 +484,20 @@ impl Config {
                 fix(&mut a.key_file);
             }
         }
+    }
+
+    /// The control-channel socket timeout (`control-timeout-ms`), to pass to
+    /// `set_read_timeout`, `set_write_timeout` and `connect_timeout`.
+    pub fn control_timeout(&self) -> Duration {
+        Duration::from_millis(self.control_timeout_ms)
+    }
+
+    /// The writer name (`name`) as sent in the handshake; `None` when unset.
+    /// Valid after [`validate`](Self::validate).
+    pub fn writer_name(&self) -> Option<WriterName> {
+        self.name
+            .as_ref()
+            .and_then(|n| WriterName::new(n.clone()).ok())
     }
 
     /// The number of replica acks a `sync` commit waits for (all replicas

@@ -5,7 +5,9 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use fabric::auth::{random_nonce, KeyError, PreSharedKey, MIN_KEY_LEN};
+use fabric::auth::{random_nonce, AllowList, AllowListError, KeyError, PreSharedKey, MIN_KEY_LEN};
+use fabric::config::AllowedWriter;
+use fabric::wire::WriterName;
 
 struct TempDir(PathBuf);
 
@@ -125,4 +127,29 @@ fn nonces_are_fresh() {
     let b = random_nonce().unwrap();
     assert_ne!(a, b);
     assert_ne!(a, [0; 32]);
+}
+
+#[test]
+fn allow_list_loads_from_config_entries_and_names_the_writer_on_error() {
+    let d = TempDir::new("allow");
+    let good = d.file("a.key", &[1; 32], 0o600);
+    let open = d.file("b.key", &[2; 32], 0o644);
+    let entry = |name: &str, key_file: &PathBuf| AllowedWriter {
+        name: name.into(),
+        key_file: key_file.clone(),
+    };
+    let list = AllowList::load(&[entry("host-a", &good)]).unwrap();
+    assert_eq!(list.len(), 1);
+    assert!(list.key(&WriterName::new("host-a").unwrap()).is_some());
+    assert!(list.key(&WriterName::new("host-b").unwrap()).is_none());
+    let e = AllowList::load(&[entry("host-a", &good), entry("host-b", &open)]).unwrap_err();
+    assert!(
+        matches!(&e, AllowListError::Key { writer, source: KeyError::Permissions { .. } } if writer == "host-b"),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .starts_with("allow-list key of writer \"host-b\": key file"),
+        "{e}"
+    );
 }

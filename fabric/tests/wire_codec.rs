@@ -318,6 +318,10 @@ fn endpoint_region_and_other_fields_are_validated() {
     assert_eq!(bad_field(&r, |b| b[0..2].fill(0)).0, "code");
     assert_eq!(bad_field(&r, |b| b[4] = 0xff).0, "message");
     assert_eq!(
+        bad_field(&r, |b| b[5] = b'\n'),
+        ("message", "contains control character 0xa".into())
+    );
+    assert_eq!(
         bad_field(&r, |b| b[2..4].copy_from_slice(&2000u16.to_le_bytes())).0,
         "message_len"
     );
@@ -336,6 +340,12 @@ fn endpoint_region_and_other_fields_are_validated() {
         bad_field(&p, |b| b[8..16].fill(0)),
         ("end", "range must be non-empty, got [1, 0)".into())
     );
+}
+
+#[test]
+fn reject_reasons_lose_control_characters() {
+    let r = Reject::new(RejectCode::Internal, "line one\nline two\x1b[31m");
+    assert_eq!(r.message(), "line one line two [31m");
 }
 
 #[test]

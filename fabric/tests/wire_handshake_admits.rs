@@ -187,3 +187,17 @@ fn handshake_over_tcp_loopback() {
     assert_eq!(status.epoch, 1);
     replica.join().unwrap();
 }
+
+#[test]
+fn sealed_replica_admits_a_newer_epoch() {
+    let (w, r) = UnixStream::pair().unwrap();
+    timeouts(&w);
+    timeouts(&r);
+    let expect = ReplicaExpectation {
+        sealed: true,
+        ..expectation(3)
+    };
+    let replica = thread::spawn(move || replica(r, expect));
+    writer(w, 4);
+    assert!(replica.join().unwrap().0);
+}

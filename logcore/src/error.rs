@@ -317,6 +317,14 @@ pub enum RecordFault {
         /// Incarnation of the predecessor.
         previous: u16,
     },
+    /// The record's bytes lie outside the image. Defensive: `Scan::new`
+    /// already refuses a ring that does not fit its image, so a scan reports
+    /// this only if that check is ever weakened; it exists so the scanner
+    /// never has to index unchecked.
+    OutsideImage {
+        /// Image offset that could not be read.
+        offset: u64,
+    },
     /// CRC32C mismatch: a torn or corrupted record.
     ChecksumMismatch {
         /// CRC stored in the header.
@@ -349,6 +357,9 @@ impl fmt::Display for RecordFault {
                 "incarnation {found} older than its predecessor's {previous} (never-persisted \
                  record from before an earlier crash)"
             ),
+            Self::OutsideImage { offset } => {
+                write!(f, "record bytes at image offset {offset} lie outside the image (truncated?)")
+            }
             Self::ChecksumMismatch { stored, computed } => {
                 write!(f, "CRC32C mismatch (stored {stored:#010x}, computed {computed:#010x})")
             }

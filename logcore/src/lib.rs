@@ -24,10 +24,13 @@
 //!
 //! The byte layout is in `docs/log-format.md`.
 #![warn(missing_docs)]
+// All unsafe code (mmap, flush instructions, raw mapping access) is in pmem/.
+#![deny(unsafe_code)]
 
 mod error;
 mod layout;
 mod log;
+#[allow(unsafe_code)]
 mod pmem;
 mod replay;
 mod scan;

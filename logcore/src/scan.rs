@@ -192,9 +192,8 @@ impl<'a> Scan<'a> {
             .image
             .get(base..base.saturating_add(HEADER_LEN))
             .and_then(|s| s.try_into().ok())
-            .ok_or(RecordFault::BadLength {
-                len: 0,
-                room_bytes: room,
+            .ok_or(RecordFault::OutsideImage {
+                offset: base as u64,
             })?;
         if hb.iter().all(|&b| b == 0) {
             return Err(RecordFault::Zeroed);
@@ -260,10 +259,7 @@ impl<'a> Scan<'a> {
             let p0 = base + HEADER_LEN;
             self.image
                 .get(p0..p0.saturating_add(h.len as usize))
-                .ok_or(RecordFault::BadLength {
-                    len: h.len,
-                    room_bytes: room,
-                })?
+                .ok_or(RecordFault::OutsideImage { offset: p0 as u64 })?
         };
         let payload_crc = crc32c::crc32c_append(self.cfg.salt, payload);
         let computed = h.checksum(payload_crc);
@@ -423,9 +419,8 @@ impl<'a> Image<'a> {
                     .region_offset(self.control.head.pos),
                 lsn: self.control.head.lsn,
                 persisted_tail: self.control.persisted.pos,
-                fault: RecordFault::BadLength {
-                    len: 0,
-                    room_bytes: 0,
+                fault: RecordFault::OutsideImage {
+                    offset: self.superblock.geometry.ring_offset,
                 },
             }),
         }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use logcore::{AppendError, EpochError, Log, LogState, RecordKind, RegionKind};
+use logcore::{AppendError, EpochError, Log, LogState, RecordKind, RegionKind, SealError};
 
 #[test]
 fn seal_refuses_appends_until_new_epoch() {
@@ -17,6 +17,10 @@ fn seal_refuses_appends_until_new_epoch() {
         Err(AppendError::Sealed { epoch: 1 })
     ));
     assert_eq!(log.control().state(), LogState::Sealed);
+    assert!(matches!(
+        log.seal(),
+        Err(SealError::Append(AppendError::Sealed { epoch: 1 }))
+    ));
     drop(log);
 
     let log = Log::open(&path, RegionKind::File).unwrap();

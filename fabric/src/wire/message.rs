@@ -384,9 +384,17 @@ pub struct Reject {
 
 impl Reject {
     /// A reject with a human-readable reason, cut to
-    /// [`MAX_REJECT_MESSAGE_LEN`] bytes at a character boundary.
+    /// [`MAX_REJECT_MESSAGE_LEN`] bytes at a character boundary, with control
+    /// characters (newlines included) replaced by spaces so the peer can log
+    /// it verbatim.
     pub fn new(code: RejectCode, message: impl Into<String>) -> Self {
         let mut message = message.into();
+        if message.chars().any(char::is_control) {
+            message = message
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+        }
         if message.len() > MAX_REJECT_MESSAGE_LEN {
             let mut cut = MAX_REJECT_MESSAGE_LEN;
             while !message.is_char_boundary(cut) {
@@ -840,6 +848,14 @@ fn decode_reject(r: &mut Reader<'_>) -> Result<Reject, WireError> {
     r.exact_len(REJECT_FIXED_LEN + len)?;
     let text = std::str::from_utf8(r.bytes(len)?)
         .map_err(|e| WireError::invalid(m, "message", format!("not UTF-8: {e}")))?;
+    // The reason ends up in the other side's logs: no control characters.
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        return Err(WireError::invalid(
+            m,
+            "message",
+            format!("contains control character {:#x}", u32::from(c)),
+        ));
+    }
     Ok(Reject {
         code,
         message: text.to_owned(),

@@ -9,6 +9,7 @@
 //! - [`message`]: the typed messages, encode and validating decode.
 //! - [`channel`]: framed send/receive over any `Read + Write`.
 //! - [`handshake`]: writer and replica state machines.
+//! - [`session`]: request/response helpers after the handshake.
 #![forbid(unsafe_code)]
 
 pub mod channel;
@@ -16,6 +17,7 @@ mod error;
 pub mod frame;
 pub mod handshake;
 pub mod message;
+pub mod session;
 
 pub use channel::{Channel, ChannelError};
 pub use error::WireError;
@@ -26,3 +28,4 @@ pub use message::{
     QpEndpoint, Reject, RejectCode, RemoteRegion, SealPoint, Status, WriterName, MAC_LEN,
     NONCE_LEN,
 };
+pub use session::SessionError;

@@ -162,14 +162,15 @@ fn send<S: io::Read + io::Write>(
         .map_err(|source| HandshakeError::Channel { step, source })
 }
 
-/// Receives the next message, turning a peer's `Reject` into
-/// [`HandshakeError::Rejected`] and any other type than `expected` into
-/// [`HandshakeError::Unexpected`] (after telling the peer, best effort).
-fn recv<S: io::Read + io::Write>(
+/// Receives the next message and extracts the expected one with `extract`;
+/// a peer's `Reject` becomes [`HandshakeError::Rejected`] and any other
+/// message [`HandshakeError::Unexpected`] (after telling the peer, best effort).
+fn recv<S: io::Read + io::Write, T>(
     ch: &mut Channel<S>,
     step: &'static str,
     expected: MessageType,
-) -> Result<Message, HandshakeError> {
+    extract: impl FnOnce(Message) -> Option<T>,
+) -> Result<T, HandshakeError> {
     let m = match ch.recv() {
         Ok(m) => m,
         Err(source) => {
@@ -185,19 +186,18 @@ fn recv<S: io::Read + io::Write>(
             return Err(HandshakeError::Channel { step, source });
         }
     };
-    match m {
-        Message::Reject(r) if expected != MessageType::Reject => Err(HandshakeError::Rejected {
+    if let Message::Reject(r) = m {
+        return Err(HandshakeError::Rejected {
             code: r.code,
             message: r.message().to_owned(),
-        }),
-        m if m.message_type() == expected => Ok(m),
-        m => {
-            let got = m.message_type();
-            let _ = ch.send(&Message::Reject(Reject::new(
-                RejectCode::UnexpectedMessage,
-                format!("expected {expected}, got {got}"),
-            )));
-            Err(HandshakeError::Unexpected { expected, got })
-        }
+        });
     }
+    let got = m.message_type();
+    extract(m).ok_or_else(|| {
+        let _ = ch.send(&Message::Reject(Reject::new(
+            RejectCode::UnexpectedMessage,
+            format!("expected {expected}, got {got}"),
+        )));
+        HandshakeError::Unexpected { expected, got }
+    })
 }

@@ -198,9 +198,15 @@ pub fn authenticate<S: Read + Write>(
     expect: &ReplicaExpectation,
     allow: &AllowList,
 ) -> Result<Authenticated<S>, HandshakeError> {
-    let Message::Hello(hello) = recv(&mut channel, "waiting for Hello", MessageType::Hello)? else {
-        unreachable!("recv returns only the expected type")
-    };
+    let hello = recv(
+        &mut channel,
+        "waiting for Hello",
+        MessageType::Hello,
+        |m| match m {
+            Message::Hello(h) => Some(h),
+            _ => None,
+        },
+    )?;
     let server_nonce = random_nonce().map_err(HandshakeError::Nonce)?;
     send(
         &mut channel,
@@ -209,9 +215,15 @@ pub fn authenticate<S: Read + Write>(
             nonce: server_nonce,
         }),
     )?;
-    let Message::Proof(proof) = recv(&mut channel, "waiting for Proof", MessageType::Proof)? else {
-        unreachable!("recv returns only the expected type")
-    };
+    let proof = recv(
+        &mut channel,
+        "waiting for Proof",
+        MessageType::Proof,
+        |m| match m {
+            Message::Proof(p) => Some(p),
+            _ => None,
+        },
+    )?;
     let Some(key) = allow.key(&hello.writer) else {
         return Err(refuse(
             &mut channel,
@@ -373,14 +385,15 @@ impl<S: Read + Write> Authenticated<S> {
             "sending Accept",
             &Message::Accept(accept),
         )?;
-        let Message::Connect(connect) = recv(
+        let connect = recv(
             &mut self.channel,
             "waiting for Connect",
             MessageType::Connect,
-        )?
-        else {
-            unreachable!("recv returns only the expected type")
-        };
+            |m| match m {
+                Message::Connect(c) => Some(c),
+                _ => None,
+            },
+        )?;
         let ep = endpoint_bytes(&connect.endpoint);
         if !self.key.verify(
             &[

@@ -41,14 +41,15 @@ pub fn begin<S: Read + Write>(
         "sending Hello",
         &Message::Hello(hello.clone()),
     )?;
-    let Message::Challenge(challenge) = recv(
+    let challenge = recv(
         &mut channel,
         "waiting for Challenge",
         MessageType::Challenge,
-    )?
-    else {
-        unreachable!("recv returns only the expected type")
-    };
+        |m| match m {
+            Message::Challenge(c) => Some(c),
+            _ => None,
+        },
+    )?;
     let server_nonce = challenge.nonce;
     let mac = key.mac(&[LABEL_PROOF, &server_nonce, &hello_bytes, &client_nonce]);
     send(
@@ -57,10 +58,15 @@ pub fn begin<S: Read + Write>(
         &Message::Proof(Proof { client_nonce, mac }),
     )?;
 
-    let Message::Accept(accept) = recv(&mut channel, "waiting for Accept", MessageType::Accept)?
-    else {
-        unreachable!("recv returns only the expected type")
-    };
+    let accept = recv(
+        &mut channel,
+        "waiting for Accept",
+        MessageType::Accept,
+        |m| match m {
+            Message::Accept(a) => Some(a),
+            _ => None,
+        },
+    )?;
     let signed = accept_signed_bytes(&accept);
     if !key.verify(
         &[
@@ -171,7 +177,12 @@ impl<S: Read + Write> Accepted<S> {
             "sending Connect",
             &Message::Connect(Connect { endpoint, mac }),
         )?;
-        recv(&mut self.channel, "waiting for Ready", MessageType::Ready)?;
+        recv(
+            &mut self.channel,
+            "waiting for Ready",
+            MessageType::Ready,
+            |m| matches!(m, Message::Ready).then_some(()),
+        )?;
         Ok(Established {
             channel: self.channel,
             accept: self.accept,

@@ -2,6 +2,7 @@
 //!
 //! Exit status: 0 success, 1 corruption (or not a log), 2 cannot open /
 //! usage error.
+#![forbid(unsafe_code)]
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -207,6 +208,16 @@ fn verify(path: &Path, img: &Image<'_>) -> ExitCode {
     }
 }
 
+/// The header's `len` field: payload bytes, or for padding the bytes it
+/// fills after its header.
+fn header_len(r: &Record<'_>) -> u64 {
+    if r.kind == logcore::RecordKind::Padding {
+        r.total_len - logcore::HEADER_LEN as u64
+    } else {
+        r.payload.len() as u64
+    }
+}
+
 fn json_record(r: &Record<'_>, payload: bool) -> String {
     let mut s = format!(
         "{{\"lsn\":{},\"pos\":{},\"epoch\":{},\"kind\":\"{}\",\"len\":{},\"crc\":{}",
@@ -214,7 +225,7 @@ fn json_record(r: &Record<'_>, payload: bool) -> String {
         r.pos,
         r.epoch,
         r.kind.name(),
-        r.payload.len(),
+        header_len(r),
         r.crc
     );
     if payload {
@@ -251,7 +262,7 @@ fn dump(path: &Path, img: &Image<'_>, jsonl: bool, payload: bool) -> ExitCode {
                         r.pos,
                         r.epoch,
                         r.kind.name(),
-                        r.payload.len(),
+                        header_len(&r),
                         r.crc
                     )
                 };
