@@ -28,6 +28,10 @@ pub struct CreateOptions {
     pub uuid: Option<[u8; 16]>,
     /// Destroy an existing log at the path (default false).
     pub overwrite: bool,
+    /// Ring capacity in bytes (default: all of the region after the
+    /// metadata page). A replica sets its primary's capacity so its ring is
+    /// a byte-for-byte mirror.
+    pub capacity: Option<u64>,
 }
 
 impl Default for CreateOptions {
@@ -37,6 +41,7 @@ impl Default for CreateOptions {
             epoch: 1,
             uuid: None,
             overwrite: false,
+            capacity: None,
         }
     }
 }
@@ -164,6 +169,10 @@ impl Log {
             now_unix_ms(),
         )
         .map_err(layout)?;
+        let sb = match opts.capacity {
+            Some(c) => sb.with_capacity(c).map_err(layout)?,
+            None => sb,
+        };
         // Invalidate the old superblock first: a crash mid-create leaves a
         // region that is plainly "not a log", never a half-new one.
         region.write(0, &[0u8; 8]);

@@ -31,6 +31,20 @@ fn tg_log_cli() {
         out.contains("kind=file") && out.contains("epoch=3"),
         "{out}"
     );
+    let (code, out, _) = tg_log(&["stat", p]);
+    assert!(out.contains("ring_capacity_bytes: 1044480"), "{out}");
+    let small = dir.path().join("small.log");
+    let (code2, out2, err2) = tg_log(&[
+        "create",
+        small.to_str().unwrap(),
+        "--size",
+        "1M",
+        "--capacity",
+        "64K",
+    ]);
+    assert_eq!(code2, 0, "{err2}");
+    assert!(out2.contains("capacity_bytes=65536"), "{out2}");
+    assert_eq!(code, 0);
     let (code, _, err) = tg_log(&["create", p, "--size", "1M"]);
     assert_eq!(code, 2);
     assert!(err.contains("--force"), "{err}");

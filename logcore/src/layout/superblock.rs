@@ -79,6 +79,32 @@ impl Superblock {
         })
     }
 
+    /// The same superblock with an explicit ring capacity (a replica must
+    /// match its primary's geometry even when its device is larger).
+    ///
+    /// # Errors
+    /// [`LayoutError::BadGeometry`] unless a multiple of 64 and at least
+    /// [`MIN_CAPACITY`]; [`LayoutError::GeometryMismatch`] if it does not fit.
+    pub fn with_capacity(mut self, capacity: u64) -> Result<Self, LayoutError> {
+        if capacity < MIN_CAPACITY || capacity % RECORD_ALIGN != 0 {
+            return Err(LayoutError::BadGeometry {
+                field: "ring_capacity",
+                value: capacity,
+                rule: "must be a multiple of 64 and at least 4096",
+            });
+        }
+        let room = self.region_len - self.geometry.ring_offset;
+        if capacity > room {
+            return Err(LayoutError::GeometryMismatch {
+                field: "ring_capacity",
+                expected: room / RECORD_ALIGN * RECORD_ALIGN,
+                got: capacity,
+            });
+        }
+        self.geometry.capacity = capacity;
+        Ok(self)
+    }
+
     /// Encodes to the 128 on-media bytes, checksum included.
     #[must_use]
     pub fn encode(&self) -> [u8; SUPERBLOCK_LEN] {

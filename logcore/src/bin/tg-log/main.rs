@@ -37,6 +37,9 @@ enum Cmd {
         /// Initial epoch.
         #[arg(long, default_value_t = 1)]
         epoch: u32,
+        /// Ring capacity (default: the whole region after the 4 KiB metadata page).
+        #[arg(long, value_parser = parse_size)]
+        capacity: Option<u64>,
         /// Destroy an existing log at PATH.
         #[arg(long)]
         force: bool,
@@ -113,8 +116,9 @@ fn main() -> ExitCode {
             size,
             kind,
             epoch,
+            capacity,
             force,
-        } => create(&path, size, kind, epoch, force),
+        } => create(&path, size, kind, epoch, capacity, force),
         Cmd::Verify { path, kind } => with_image(&path, kind, verify),
         Cmd::Dump {
             path,
@@ -126,12 +130,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn create(path: &Path, size: u64, kind: RegionKind, epoch: u32, force: bool) -> ExitCode {
+fn create(
+    path: &Path,
+    size: u64,
+    kind: RegionKind,
+    epoch: u32,
+    capacity: Option<u64>,
+    force: bool,
+) -> ExitCode {
     let opts = CreateOptions {
         kind,
         epoch,
         uuid: None,
         overwrite: force,
+        capacity,
     };
     match Log::create(path, size, &opts) {
         Ok(log) => {
