@@ -36,6 +36,9 @@ pub struct Config {
     /// ASCII letters, digits, `.`, `_`, `-`. No default.
     #[serde(default)]
     pub name: Option<String>,
+    /// The log this node writes (writer side) or mirrors (replica side).
+    /// Required: every node of one log must agree on its size.
+    pub log: LogSection,
     /// The RDMA device and port to use. Required.
     pub device: DeviceConfig,
     /// Queue-pair parameters. Default: see [`QpConfig`].
@@ -269,6 +272,30 @@ impl ReplicaPeer {
     }
 }
 
+/// Smallest log region: the metadata page plus the smallest ring.
+pub const MIN_LOG_SIZE_BYTES: u64 = 1 << 20;
+/// Largest log region.
+pub const MAX_LOG_SIZE_BYTES: u64 = 1 << 40;
+
+/// The log region.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct LogSection {
+    /// The writer's local log: a devdax device, a file on fsdax (mapped
+    /// with `MAP_SYNC`) or on a plain file system (persisted with msync).
+    /// Required on the writer side (when `replicas` is set); unused by
+    /// `tg-replica`. Relative paths are relative to the config file's
+    /// directory.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Length of the log region in bytes. The writer creates its log this
+    /// size (a devdax device must be at least as large), and replicas
+    /// derive the expected ring geometry from it: the writer and every
+    /// replica of one log must have the same value. Required; bounds
+    /// [`MIN_LOG_SIZE_BYTES`]..=[`MAX_LOG_SIZE_BYTES`], a multiple of 4096.
+    pub size_bytes: u64,
+}
+
 /// The replica side (`tg-replica serve`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -477,6 +504,9 @@ impl Config {
         for r in &mut self.replicas {
             fix(&mut r.key_file);
         }
+        if let Some(p) = &mut self.log.path {
+            fix(p);
+        }
         if let Some(s) = &mut self.replica {
             fix(&mut s.region);
             fix(&mut s.epoch_file);
@@ -532,6 +562,24 @@ impl Config {
                 "required when `replicas` is set (the writer's name on their allow-lists)",
             ),
             None => {}
+        }
+        v.range(
+            "log.size-bytes",
+            self.log.size_bytes,
+            MIN_LOG_SIZE_BYTES,
+            MAX_LOG_SIZE_BYTES,
+        );
+        if self.log.size_bytes % 4096 != 0 {
+            v.push(
+                "log.size-bytes",
+                format!("must be a multiple of 4096, got {}", self.log.size_bytes),
+            );
+        }
+        if !self.replicas.is_empty() && self.log.path.is_none() {
+            v.push(
+                "log.path",
+                "required when `replicas` is set (the writer's local log)",
+            );
         }
         self.device.validate(&mut v);
         self.qp.validate(&mut v);

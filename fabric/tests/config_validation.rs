@@ -8,6 +8,9 @@ use fabric::config::{CommitPolicy, Config, ConfigError, QpConfig};
 /// A valid writer-side config; tests replace one line at a time.
 const BASE: &str = "\
 name: host-a
+log:
+  path: /var/lib/tailguard/host-a.log
+  size-bytes: 67108864
 device:
   name: rxe0
 qp:
@@ -26,6 +29,8 @@ replicas:
 
 /// A valid replica-side config.
 const REPLICA: &str = "\
+log:
+  size-bytes: 67108864
 device:
   netdev: eth0
 replica:
@@ -245,7 +250,7 @@ fn names_are_checked_and_unique() {
 
 #[test]
 fn node_must_have_a_role() {
-    let yaml = "device:\n  name: rxe0\n";
+    let yaml = "log:\n  size-bytes: 1048576\ndevice:\n  name: rxe0\n";
     expect_issue(
         yaml,
         "replicas: neither `replicas` (writer side) nor `replica` (replica side) is set: this node would do nothing",
@@ -310,10 +315,10 @@ fn unknown_keys_and_bad_values_are_parse_errors_with_a_line() {
                 "  path-mtu: 1024\n",
                 "  path-mtu: 1024\n  pathmtu: 4096\n",
             ),
-            6,
+            9,
         ),
-        (format!("{BASE}persistence: fast\n"), 16),
-        (with(BASE, "  policy: sync\n", "  policy: eventually\n"), 7),
+        (format!("{BASE}persistence: fast\n"), 19),
+        (with(BASE, "  policy: sync\n", "  policy: eventually\n"), 10),
     ] {
         match Config::from_yaml_str(&yaml) {
             Err(ConfigError::Parse {
@@ -356,7 +361,7 @@ fn file_errors_carry_path_and_line_and_relative_paths_resolve() {
     let e = Config::from_yaml_file(&bad).unwrap_err();
     let text = e.to_string();
     assert!(
-        text.starts_with(&format!("{}:16:", bad.display())),
+        text.starts_with(&format!("{}:19:", bad.display())),
         "{text}"
     );
 
@@ -375,4 +380,22 @@ fn file_errors_carry_path_and_line_and_relative_paths_resolve() {
     let text = Config::from_yaml_file(&missing).unwrap_err().to_string();
     assert!(text.contains("missing.yaml"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn log_size_and_path_are_checked() {
+    expect_issue(
+        &with(BASE, "size-bytes: 67108864", "size-bytes: 4096"),
+        "log.size-bytes: must be 1048576..=1099511627776, got 4096",
+    );
+    expect_issue(
+        &with(BASE, "size-bytes: 67108864", "size-bytes: 67108865"),
+        "log.size-bytes: must be a multiple of 4096, got 67108865",
+    );
+    expect_issue(
+        &with(BASE, "  path: /var/lib/tailguard/host-a.log\n", ""),
+        "log.path: required when `replicas` is set (the writer's local log)",
+    );
+    // The replica side needs only the size.
+    Config::from_yaml_str(REPLICA).expect("replica config without log.path");
 }

@@ -40,10 +40,10 @@ pub use error::{
     RecordFault, RegionError, ReplayError, ScanError,
 };
 pub use layout::{
-    crc_salt, record_len, Control, ControlSnapshot, Cursor, Geometry, LogState, Lsn, Record,
-    RecordHeader, RecordKind, RingPiece, Superblock, CONTROL_LEN, CONTROL_OFFSET,
-    DEFAULT_RING_OFFSET, FORMAT_VERSION, HEADER_LEN, MAGIC, MIN_CAPACITY, RECORD_ALIGN,
-    SUPERBLOCK_LEN,
+    crc_salt, record_len, Control, ControlSnapshot, Cursor, Geometry, LogState, Lsn,
+    MirrorProgress, Record, RecordHeader, RecordKind, RingPiece, Superblock, CONTROL_LEN,
+    CONTROL_OFFSET, DEFAULT_RING_OFFSET, FORMAT_VERSION, HEADER_LEN, MAGIC, MIN_CAPACITY,
+    RECORD_ALIGN, SUPERBLOCK_LEN,
 };
 pub use log::{Appended, CreateOptions, Log, Recovery, SealError};
 pub use pmem::{flush_method, Access, FlushMethod, Persistence, Region, RegionKind};

@@ -118,6 +118,19 @@ fn pick(a: (u64, u64, u64), b: (u64, u64, u64)) -> Option<Cursor> {
     }
 }
 
+/// What a replica holds of a mirrored log ([`Control::record_mirror`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MirrorProgress {
+    /// Oldest position the replica still needs (its replay position).
+    pub head: Cursor,
+    /// End of the last valid record it holds.
+    pub durable: Cursor,
+    /// Highest epoch among its records (and admitted).
+    pub epoch: u32,
+    /// Highest writer incarnation among its records.
+    pub incarnation: u64,
+}
+
 /// A decoded copy of the control block (from an image or a live region).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ControlSnapshot {
@@ -347,6 +360,35 @@ impl<'r> Control<'r> {
 
     pub(crate) fn set_head(&self, c: Cursor) -> std::io::Result<()> {
         self.write_pair(HEAD, c)
+    }
+
+    /// Records, in a replica's own control block, what it holds of the log
+    /// it mirrors, so that its image reads like the primary's (`tg-log
+    /// dump`/`verify`, promotion): the epoch and incarnation first (a scan
+    /// must not reject records newer than the block has heard of), then the
+    /// durable tail, then the head (which never passes it). Each step is
+    /// persisted before the next.
+    ///
+    /// # Errors
+    /// [`std::io::Error`] of the persist (msync on plain files).
+    ///
+    /// # Panics
+    /// If `head` is past `durable` (a replica bug).
+    pub fn record_mirror(&self, m: &MirrorProgress) -> std::io::Result<()> {
+        assert!(
+            m.head.pos <= m.durable.pos,
+            "mirror head {:?} past durable {:?}",
+            m.head,
+            m.durable
+        );
+        if self.epoch() < m.epoch {
+            self.set_epoch(m.epoch)?;
+        }
+        if self.incarnation() < m.incarnation {
+            self.set_incarnation(m.incarnation)?;
+        }
+        self.set_persisted_tail(m.durable)?;
+        self.set_head(m.head)
     }
 
     /// Writes a fresh control block: every pair at `start`, epoch, state

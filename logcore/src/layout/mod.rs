@@ -14,7 +14,9 @@ mod geometry;
 mod record;
 mod superblock;
 
-pub use control::{Control, ControlSnapshot, LogState, CONTROL_LEN, CONTROL_OFFSET};
+pub use control::{
+    Control, ControlSnapshot, LogState, MirrorProgress, CONTROL_LEN, CONTROL_OFFSET,
+};
 pub use geometry::{Cursor, Geometry, RingPiece};
 pub use record::{record_len, Record, RecordHeader, RecordKind, HEADER_LEN, RECORD_ALIGN};
 pub use superblock::{Superblock, FORMAT_VERSION, MAGIC, SUPERBLOCK_LEN};
