@@ -203,7 +203,7 @@ fn crash_sigkill_recovers_persisted() {
         }
     }
     assert!(
-        max_printed > 1000,
+        max_printed > 200,
         "children made progress ({max_printed} LSNs)"
     );
     assert!(

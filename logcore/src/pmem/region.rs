@@ -215,6 +215,14 @@ impl Region {
             if let Some(want) = create_len {
                 if meta.len() < want {
                     file.set_len(want).map_err(io("ftruncate"))?;
+                    // Make the size and the directory entry durable too:
+                    // msync later covers data pages, not the file's existence.
+                    file.sync_all().map_err(io("fsync"))?;
+                    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                        File::open(dir)
+                            .and_then(|d| d.sync_all())
+                            .map_err(io("fsync of the parent directory"))?;
+                    }
                 }
             }
             file.metadata().map_err(io("stat"))?.len()
