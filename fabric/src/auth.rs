@@ -210,7 +210,7 @@ impl PreSharedKey {
 }
 
 fn decode_hex(s: &[u8]) -> Option<Vec<u8>> {
-    if s.is_empty() || s.len() % 2 != 0 {
+    if s.is_empty() || !s.len().is_multiple_of(2) {
         return None;
     }
     let nibble = |c: u8| match c {

@@ -569,7 +569,7 @@ impl Config {
             MIN_LOG_SIZE_BYTES,
             MAX_LOG_SIZE_BYTES,
         );
-        if self.log.size_bytes % 4096 != 0 {
+        if !self.log.size_bytes.is_multiple_of(4096) {
             v.push(
                 "log.size-bytes",
                 format!("must be a multiple of 4096, got {}", self.log.size_bytes),

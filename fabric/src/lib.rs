@@ -14,5 +14,6 @@ pub mod config;
 pub mod gpspm;
 pub mod mirror;
 pub mod replicated;
+pub mod settings;
 pub mod verbs;
 pub mod wire;

@@ -10,7 +10,7 @@
 //!
 //! # What each persistence mode guarantees
 //!
-//! * [`Persistence::Apm`] (appliance persistency method): an RDMA READ of the
+//! * [`PersistenceMode::Apm`] (appliance persistency method): an RDMA READ of the
 //!   last written bytes after the WRITEs. RC executes in order and a READ
 //!   response cannot overtake the WRITEs before it, so when the READ
 //!   completes the WRITEs have been *placed* in the replica's memory domain.
@@ -18,7 +18,7 @@
 //!   persistent: eADR, or ADR with DDIO off for the NIC's port (otherwise
 //!   the data may sit in the CPU cache and is only *visible*). The replica
 //!   CPU does nothing.
-//! * [`Persistence::Gpspm`] (general purpose server persistency method): the
+//! * [`PersistenceMode::Gpspm`] (general purpose server persistency method): the
 //!   WRITEs, then a SEND asking the replica's CPU to flush the range to pmem
 //!   (clwb/clflushopt + sfence on devdax) and reply. Persistent on any
 //!   platform with pmem, at the cost of the replica CPU in the loop.
@@ -36,16 +36,7 @@ use crate::verbs::{
     Access, AlignedBuf, MemoryRegion, Op, QueuePair, RdmaMemory, RemoteRegion, VerbsError,
     MAX_OPS_PER_POST,
 };
-
-/// How a replica makes shipped bytes durable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Persistence {
-    /// RDMA READ after the WRITEs (placement; persistent with eADR or ADR
-    /// and DDIO off).
-    Apm,
-    /// A SEND asking the replica CPU to persist, and its reply.
-    Gpspm,
-}
+use crate::wire::PersistenceMode;
 
 /// Where the ring sits in the local and the remote region, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,7 +153,7 @@ pub struct Mirror<M: RdmaMemory> {
     remote: RemoteRegion,
     ring: RingGeometry,
     scratch: MemoryRegion<AlignedBuf>,
-    mode: Persistence,
+    mode: PersistenceMode,
     durable: u64,
     max_chunk: u64,
     timeout: Duration,
@@ -193,7 +184,7 @@ impl<M: RdmaMemory> Mirror<M> {
         mut qp: QueuePair,
         source: Arc<MemoryRegion<M>>,
         target: ReplicaTarget,
-        mode: Persistence,
+        mode: PersistenceMode,
         timeout: Duration,
     ) -> Result<Self, MirrorError> {
         let ReplicaTarget {
@@ -224,7 +215,7 @@ impl<M: RdmaMemory> Mirror<M> {
             Access::LOCAL_WRITE,
         )
         .map_err(verbs)?;
-        if mode == Persistence::Gpspm {
+        if mode == PersistenceMode::Gpspm {
             qp.enable_recv(4, PERSIST_MSG_LEN).map_err(verbs)?;
         }
         let max_chunk = u64::from(source.pd().context().max_msg_size().max(4096));
@@ -253,7 +244,7 @@ impl<M: RdmaMemory> Mirror<M> {
     }
 
     /// Persistence mode.
-    pub fn mode(&self) -> Persistence {
+    pub fn mode(&self) -> PersistenceMode {
         self.mode
     }
 
@@ -308,11 +299,11 @@ impl<M: RdmaMemory> Mirror<M> {
             }
         }
         let flush = match self.mode {
-            Persistence::Apm => Flush::Read { last_end },
-            Persistence::Gpspm => Flush::Send { from, to },
+            PersistenceMode::Apm => Flush::Read { last_end },
+            PersistenceMode::Gpspm => Flush::Send { from, to },
         };
         self.post(&chunks[..n], flush)?;
-        if let Persistence::Gpspm = self.mode {
+        if let PersistenceMode::Gpspm = self.mode {
             self.await_persisted(from, to)?;
         }
         self.durable = to;

@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fabric::mirror::{Mirror, MirrorError, Persistence, ReplicaTarget, RingGeometry};
+use fabric::mirror::{Mirror, MirrorError, ReplicaTarget, RingGeometry};
 use fabric::verbs::{
     Access, AlignedBuf, Context, MemoryRegion, PreparedQp, ProtectionDomain, QpConfig, QueuePair,
 };
+use fabric::wire::PersistenceMode;
 
 const CAPACITY: u64 = 256 << 10;
 const LOCAL_RING_OFF: u64 = 4096;
@@ -120,7 +121,12 @@ fn stream(rig: &Rig, mirror: &mut Mirror<AlignedBuf>, seed: u64, total: u64) {
     }
 }
 
-fn mirror(rig: &Rig, qp: QueuePair, mode: Persistence, timeout: Duration) -> Mirror<AlignedBuf> {
+fn mirror(
+    rig: &Rig,
+    qp: QueuePair,
+    mode: PersistenceMode,
+    timeout: Duration,
+) -> Mirror<AlignedBuf> {
     let target = ReplicaTarget {
         remote: rig.replica.remote(),
         ring: rig.ring,
@@ -141,7 +147,7 @@ fn mirror(rig: &Rig, qp: QueuePair, mode: Persistence, timeout: Duration) -> Mir
 #[ignore = "rdma: needs an RDMA device and devdax; ci/test runs it in the rxe VM"]
 fn apm_mirror_is_byte_identical_across_wraps() {
     let (rig, writer, _target) = rig();
-    let mut m = mirror(&rig, writer, Persistence::Apm, TIMEOUT);
+    let mut m = mirror(&rig, writer, PersistenceMode::Apm, TIMEOUT);
     let seed = common::fresh_seed();
     stream(&rig, &mut m, seed, 5 * CAPACITY + 12345);
     println!(
@@ -170,7 +176,7 @@ fn gpspm_mirror_is_persisted_by_the_replica_cpu() {
             }
         })
     };
-    let mut m = mirror(&rig, writer, Persistence::Gpspm, TIMEOUT);
+    let mut m = mirror(&rig, writer, PersistenceMode::Gpspm, TIMEOUT);
     let seed = common::fresh_seed();
     stream(&rig, &mut m, seed, 3 * CAPACITY + 777);
     stop.store(true, Ordering::Relaxed);
@@ -195,7 +201,7 @@ fn gpspm_mirror_is_persisted_by_the_replica_cpu() {
 #[ignore = "rdma: needs an RDMA device and devdax; ci/test runs it in the rxe VM"]
 fn a_range_longer_than_the_ring_is_refused_and_nothing_is_reported_durable() {
     let (rig, writer, _target) = rig();
-    let mut m = mirror(&rig, writer, Persistence::Apm, TIMEOUT);
+    let mut m = mirror(&rig, writer, PersistenceMode::Apm, TIMEOUT);
     append(&rig, 1, 0, 4096);
     m.ship(4096).unwrap();
     let err = m
@@ -221,7 +227,12 @@ fn gpspm_without_a_persist_reply_times_out_and_stays_not_durable() {
         assert!(r.is_err(), "the failing persist is reported on the replica");
         responder
     });
-    let mut m = mirror(&rig, writer, Persistence::Gpspm, Duration::from_millis(800));
+    let mut m = mirror(
+        &rig,
+        writer,
+        PersistenceMode::Gpspm,
+        Duration::from_millis(800),
+    );
     append(&rig, 2, 0, 1000);
     let err = m.ship(1000).expect_err("no reply, no durability");
     assert!(err.to_string().contains("replica-a"), "{err}");

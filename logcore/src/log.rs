@@ -535,7 +535,7 @@ impl Log {
     fn write_record(&self, mut h: RecordHeader, payload: &[u8], payload_crc: u32) {
         let g = self.sb.geometry;
         // Precondition: aligned, and the whole record lies in this lap.
-        debug_assert!(h.pos % RECORD_ALIGN == 0);
+        debug_assert!(h.pos.is_multiple_of(RECORD_ALIGN));
         debug_assert!(g.ring_offset(h.pos) + h.total_len() <= g.capacity);
         h.crc = h.checksum(payload_crc);
         let off = g.region_offset(h.pos) as usize;
@@ -636,7 +636,7 @@ impl Log {
         let lsn = if pos == persisted.pos {
             persisted.lsn
         } else {
-            if pos % RECORD_ALIGN != 0 {
+            if !pos.is_multiple_of(RECORD_ALIGN) {
                 return Err(HeadError::NotRecordBoundary { pos });
             }
             // Bytes in [head, persisted) are immutable while we hold the head

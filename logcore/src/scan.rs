@@ -110,7 +110,7 @@ impl<'a> Scan<'a> {
     /// geometry is unusable.
     pub fn new(image: &'a [u8], cfg: ScanConfig) -> Result<Self, LayoutError> {
         let g = cfg.geometry;
-        if g.capacity == 0 || g.capacity % RECORD_ALIGN != 0 {
+        if g.capacity == 0 || !g.capacity.is_multiple_of(RECORD_ALIGN) {
             return Err(LayoutError::BadGeometry {
                 field: "ring_capacity",
                 value: g.capacity,
@@ -298,7 +298,7 @@ impl<'a> Iterator for Scan<'a> {
             });
             return None;
         }
-        let fault = if c.pos % RECORD_ALIGN == 0 {
+        let fault = if c.pos.is_multiple_of(RECORD_ALIGN) {
             match self.validate(c) {
                 Ok(rec) => {
                     // Postcondition pairs with the append-side assertion: the

@@ -62,7 +62,7 @@ fn power_loss_keeps_every_persisted_record() {
 
         // Each 64-byte line that changed reached media or not, at random;
         // 1 in 4 iterations also tears lines at 8-byte granularity.
-        let tear_words = rng.next() % 4 == 0;
+        let tear_words = rng.next().is_multiple_of(4);
         let mut img = durable.clone();
         for line in (0..img.len()).step_by(64) {
             let end = (line + 64).min(img.len());
@@ -71,11 +71,11 @@ fn power_loss_keeps_every_persisted_record() {
             }
             if tear_words {
                 for w in (line..end).step_by(8) {
-                    if rng.next() % 2 == 0 {
+                    if rng.next().is_multiple_of(2) {
                         img[w..w + 8].copy_from_slice(&written[w..w + 8]);
                     }
                 }
-            } else if rng.next() % 2 == 0 {
+            } else if rng.next().is_multiple_of(2) {
                 img[line..end].copy_from_slice(&written[line..end]);
             }
         }

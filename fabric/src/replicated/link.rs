@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::auth::PreSharedKey;
-use crate::mirror::{Mirror, Persistence, ReplicaTarget, RingGeometry};
+use crate::mirror::{Mirror, ReplicaTarget, RingGeometry};
 use crate::verbs::{Access, MemoryRegion, PreparedQp, ProtectionDomain, QpConfig, RemoteRegion};
 use crate::wire::handshake;
 use crate::wire::{Channel, Geometry, Hello, PersistenceMode, WriterName};
@@ -40,7 +40,7 @@ pub(crate) struct LinkEnv {
     pub(crate) pd: ProtectionDomain,
     pub(crate) source: Arc<MemoryRegion<LogMemory>>,
     pub(crate) qp: QpConfig,
-    pub(crate) persistence: Persistence,
+    pub(crate) persistence: PersistenceMode,
     pub(crate) op_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) backoff_min: Duration,
@@ -184,10 +184,7 @@ impl Link {
                 ring_capacity_bytes: geo.capacity,
                 region_len_bytes: log.region().len() as u64,
             },
-            persistence: match env.persistence {
-                Persistence::Apm => PersistenceMode::Apm,
-                Persistence::Gpspm => PersistenceMode::Gpspm,
-            },
+            persistence: env.persistence,
         };
         let handshake = |source| ReplicaError::Handshake {
             replica: name.clone(),

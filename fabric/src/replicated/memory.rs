@@ -23,3 +23,38 @@ unsafe impl RdmaMemory for LogMemory {
         self.0.region().len()
     }
 }
+
+/// The first `len` bytes of a region (a replica registers exactly the
+/// primary's region length, whatever its device's size), as memory peers
+/// may write into.
+#[derive(Debug)]
+pub struct RegionMemory {
+    region: logcore::Region,
+    len: usize,
+}
+
+impl RegionMemory {
+    /// Wraps `region`, exposing its first `len` bytes; `None` if the region
+    /// is shorter.
+    pub fn new(region: logcore::Region, len: usize) -> Option<Self> {
+        (len > 0 && len <= region.len()).then_some(RegionMemory { region, len })
+    }
+
+    /// The region (to persist ranges the device wrote).
+    pub fn region(&self) -> &logcore::Region {
+        &self.region
+    }
+}
+
+// SAFETY: the mapping is owned by `region`, fixed for its lifetime (and so
+// for this value's); `len` never exceeds it. No references to the bytes are
+// handed out: the device writes them, the replica reads them through its own
+// separate mapping.
+unsafe impl RdmaMemory for RegionMemory {
+    fn as_ptr(&self) -> *mut u8 {
+        self.region.as_ptr()
+    }
+    fn len(&self) -> usize {
+        self.len
+    }
+}

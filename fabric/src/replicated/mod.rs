@@ -34,10 +34,11 @@ use std::time::{Duration, Instant};
 use logcore::{AppendError, Appended, Cursor, Log, Lsn, PersistError};
 
 pub use link::ReplicaSpec;
-pub use memory::LogMemory;
+pub use memory::{LogMemory, RegionMemory};
 
-use crate::mirror::{MirrorError, Persistence};
+use crate::mirror::MirrorError;
 use crate::verbs::{Access, Context, MemoryRegion, ProtectionDomain, QpConfig, VerbsError};
+use crate::wire::PersistenceMode;
 use crate::wire::{HandshakeError, WriterName};
 use link::{Link, LinkEnv};
 
@@ -69,7 +70,7 @@ pub struct ReplicationOptions {
     /// Queue pair parameters.
     pub qp: QpConfig,
     /// Persistence mode.
-    pub persistence: Persistence,
+    pub persistence: PersistenceMode,
     /// Commit policy.
     pub policy: CommitPolicy,
     /// The replicas.

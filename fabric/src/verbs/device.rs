@@ -89,6 +89,50 @@ pub fn device_for_netdev(netdev: &str) -> Result<String> {
     })
 }
 
+/// The netdev that carries IPv4 address `ip` (from `getifaddrs`).
+///
+/// # Errors
+/// [`VerbsError::DeviceNotFound`] when no interface has it.
+pub fn netdev_for_ip(ip: std::net::Ipv4Addr) -> Result<String> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: list is a valid out-pointer; freed below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return Err(VerbsError::verb(
+            "getifaddrs",
+            "-",
+            io::Error::last_os_error(),
+        ));
+    }
+    let mut found = None;
+    let mut cur = list;
+    while !cur.is_null() {
+        // SAFETY: cur is a node of the list getifaddrs returned, not yet freed.
+        let ifa = unsafe { &*cur };
+        // SAFETY: a non-null ifa_addr points to a sockaddr (getifaddrs(3)).
+        let family = (!ifa.ifa_addr.is_null()).then(|| unsafe { (*ifa.ifa_addr).sa_family });
+        if family.map(i32::from) == Some(libc::AF_INET) {
+            // SAFETY: an AF_INET address is a sockaddr_in.
+            let sin = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in>() };
+            if std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)) == ip {
+                // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+                found = Some(
+                    unsafe { CStr::from_ptr(ifa.ifa_name) }
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+                break;
+            }
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: list came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(list) };
+    found.ok_or_else(|| VerbsError::DeviceNotFound {
+        wanted: format!("with IP {ip}"),
+        available: Vec::new(),
+    })
+}
+
 /// The array from `ibv_get_device_list`, freed on drop.
 struct DeviceList {
     list: NonNull<*mut ffi::ibv_device>,

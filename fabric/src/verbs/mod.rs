@@ -26,7 +26,9 @@ mod pd;
 mod qp;
 
 pub use cq::CompletionQueue;
-pub use device::{device_for_netdev, device_names, Context, GidEntry, GidType, LinkLayer};
+pub use device::{
+    device_for_netdev, device_names, netdev_for_ip, Context, GidEntry, GidType, LinkLayer,
+};
 pub use error::VerbsError;
 pub use memory::{AlignedBuf, RdmaMemory};
 pub use mr::{Access, LocalSlice, MemoryRegion, RemoteRegion, RemoteSlice};

@@ -92,6 +92,8 @@ pub struct QpConfig {
     pub traffic_class: u8,
     /// Service level.
     pub service_level: u8,
+    /// GRH hop limit.
+    pub hop_limit: u8,
 }
 
 impl Default for QpConfig {
@@ -109,6 +111,7 @@ impl Default for QpConfig {
             gid_index: None,
             traffic_class: 0,
             service_level: 0,
+            hop_limit: 64,
         }
     }
 }
@@ -337,7 +340,7 @@ impl PreparedQp {
             attr.ah_attr.is_global = 1;
             attr.ah_attr.grh.dgid.raw = remote.gid;
             attr.ah_attr.grh.sgid_index = u8::try_from(sgid).unwrap_or(0);
-            attr.ah_attr.grh.hop_limit = 64;
+            attr.ah_attr.grh.hop_limit = cfg.hop_limit;
             attr.ah_attr.grh.traffic_class = cfg.traffic_class;
         }
         self.modify(

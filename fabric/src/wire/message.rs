@@ -171,7 +171,7 @@ pub struct Geometry {
 impl Geometry {
     /// Checks the bounds above; on failure names the field and says why.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
-        if self.ring_offset_bytes % GEOMETRY_ALIGN != 0 {
+        if !self.ring_offset_bytes.is_multiple_of(GEOMETRY_ALIGN) {
             return Err((
                 "ring_offset",
                 format!(
@@ -180,7 +180,8 @@ impl Geometry {
                 ),
             ));
         }
-        if self.ring_capacity_bytes == 0 || self.ring_capacity_bytes % GEOMETRY_ALIGN != 0 {
+        if self.ring_capacity_bytes == 0 || !self.ring_capacity_bytes.is_multiple_of(GEOMETRY_ALIGN)
+        {
             return Err((
                 "ring_capacity",
                 format!(

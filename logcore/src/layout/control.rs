@@ -429,7 +429,7 @@ impl<'r> Control<'r> {
 }
 
 const _: () = assert!(HEAD + 2 * SLOT_LEN <= CONTROL_LEN);
-const _: () = assert!(CONTROL_OFFSET % 64 == 0 && CONTROL_LEN % 64 == 0);
+const _: () = assert!(CONTROL_OFFSET.is_multiple_of(64) && CONTROL_LEN.is_multiple_of(64));
 
 #[cfg(test)]
 mod tests {

@@ -86,7 +86,7 @@ impl Superblock {
     /// [`LayoutError::BadGeometry`] unless a multiple of 64 and at least
     /// [`MIN_CAPACITY`]; [`LayoutError::GeometryMismatch`] if it does not fit.
     pub fn with_capacity(mut self, capacity: u64) -> Result<Self, LayoutError> {
-        if capacity < MIN_CAPACITY || capacity % RECORD_ALIGN != 0 {
+        if capacity < MIN_CAPACITY || !capacity.is_multiple_of(RECORD_ALIGN) {
             return Err(LayoutError::BadGeometry {
                 field: "ring_capacity",
                 value: capacity,
@@ -198,7 +198,7 @@ impl Superblock {
         }
         let g = sb.geometry;
         if g.ring_offset < (CONTROL_OFFSET + CONTROL_LEN) as u64
-            || g.ring_offset % RECORD_ALIGN != 0
+            || !g.ring_offset.is_multiple_of(RECORD_ALIGN)
         {
             return Err(LayoutError::BadGeometry {
                 field: "ring_offset",
@@ -206,7 +206,7 @@ impl Superblock {
                 rule: "must be a multiple of 64 after the control block",
             });
         }
-        if g.capacity < MIN_CAPACITY || g.capacity % RECORD_ALIGN != 0 {
+        if g.capacity < MIN_CAPACITY || !g.capacity.is_multiple_of(RECORD_ALIGN) {
             return Err(LayoutError::BadGeometry {
                 field: "ring_capacity",
                 value: g.capacity,

@@ -422,7 +422,7 @@ impl Region {
     /// block shared with other processes.
     pub(crate) fn atomic_u64(&self, offset: usize) -> &AtomicU64 {
         assert!(
-            offset % 8 == 0 && offset + 8 <= self.len,
+            offset.is_multiple_of(8) && offset + 8 <= self.len,
             "atomic out of region"
         );
         // SAFETY: aligned (mapping is page-aligned, offset % 8 == 0), in
