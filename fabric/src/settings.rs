@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::auth::KeyError;
+use crate::auth::{AllowListError, KeyError};
 use crate::config::{CommitPolicy as CfgCommit, Config, DeviceConfig};
 use crate::replicated::{CommitPolicy, ReplicaSpec, ReplicationOptions};
 use crate::verbs::{self, Mtu, QpConfig, VerbsError};
@@ -25,6 +25,8 @@ pub enum SettingsError {
         /// Why.
         source: KeyError,
     },
+    /// The replica's allow-list could not be loaded.
+    AllowList(AllowListError),
     /// A required setting for this role is missing.
     Missing {
         /// The setting.
@@ -46,6 +48,7 @@ impl fmt::Display for SettingsError {
         match self {
             SettingsError::Device(e) => write!(f, "device: {e}"),
             SettingsError::Key { field, source } => write!(f, "{field}: {source}"),
+            SettingsError::AllowList(e) => write!(f, "replica.allow: {e}"),
             SettingsError::Missing { field, reason } => write!(f, "{field}: required {reason}"),
             SettingsError::Geometry { size_bytes, reason } => {
                 write!(

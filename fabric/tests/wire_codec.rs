@@ -67,6 +67,7 @@ fn samples() -> Vec<Message> {
         Message::StatusRequest,
         Message::Status(Status {
             durable_tail: 1,
+            head: 0,
             applied_lsn: 2,
             epoch: 3,
             sealed: true,
@@ -328,12 +329,17 @@ fn endpoint_region_and_other_fields_are_validated() {
 
     let s = Message::Status(Status {
         durable_tail: 1,
+        head: 0,
         applied_lsn: 1,
         epoch: 1,
         sealed: false,
     });
     assert_eq!(bad_field(&s, |b| b[24] = 2).0, "sealed");
     assert_eq!(bad_field(&s, |b| b[31] = 2).0, "reserved");
+    assert_eq!(
+        bad_field(&s, |b| b[32..40].copy_from_slice(&5u64.to_le_bytes())),
+        ("head", "must not pass durable_tail 1, got 5".into())
+    );
 
     let p = Message::Persist(PosRange { start: 1, end: 2 });
     assert_eq!(

@@ -105,6 +105,7 @@ fn message() -> impl Strategy<Value = Message> {
         (any::<u64>(), any::<u64>(), any::<u64>(), any::<bool>()).prop_map(|(d, a, e, s)| {
             Message::Status(Status {
                 durable_tail: d,
+                head: 0,
                 applied_lsn: a,
                 epoch: e,
                 sealed: s,

@@ -88,6 +88,7 @@ fn replica<S: Read + Write>(stream: S, expect: ReplicaExpectation) -> (bool, QpE
     assert_eq!(ch.recv().unwrap(), Message::StatusRequest);
     let status = Status {
         durable_tail: 8192,
+        head: 0,
         applied_lsn: 17,
         epoch: admitted.epoch(),
         sealed: false,
@@ -138,6 +139,7 @@ fn writer_is_admitted_and_both_sides_learn_the_endpoints() {
         status,
         Status {
             durable_tail: 8192,
+            head: 0,
             applied_lsn: 17,
             epoch: 3,
             sealed: false

@@ -32,6 +32,7 @@ fn scripted(replies: Vec<Message>) -> (Channel<UnixStream>, thread::JoinHandle<V
 fn status_persist_and_seal_round_trip() {
     let status = Status {
         durable_tail: 4096,
+        head: 0,
         applied_lsn: 9,
         epoch: 2,
         sealed: false,

@@ -21,7 +21,12 @@ pub struct Digest {
 
 impl Default for Digest {
     fn default() -> Self {
-        Digest { value: 0xcbf2_9ce4_8422_2325, records: 0, bytes: 0, last_lsn: 0 }
+        Digest {
+            value: 0xcbf2_9ce4_8422_2325,
+            records: 0,
+            bytes: 0,
+            last_lsn: 0,
+        }
     }
 }
 

@@ -89,29 +89,56 @@ pub fn load(path: &Path) -> Result<EpochState, EpochFileError> {
     let text = match fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(EpochState::default()),
-        Err(source) => return Err(EpochFileError::Io { path: path.to_owned(), op: "read", source }),
+        Err(source) => {
+            return Err(EpochFileError::Io {
+                path: path.to_owned(),
+                op: "read",
+                source,
+            })
+        }
     };
     let mut st = EpochState::default();
     let mut seen_epoch = false;
     for (i, line) in text.lines().enumerate() {
-        let bad = |reason: String| EpochFileError::Malformed { path: path.to_owned(), line: i + 1, reason };
+        let bad = |reason: String| EpochFileError::Malformed {
+            path: path.to_owned(),
+            line: i + 1,
+            reason,
+        };
         let line = line.trim();
         if line.is_empty() {
             continue;
         }
-        let (k, v) = line.split_once('=').ok_or_else(|| bad(format!("expected key=value, got {line:?}")))?;
+        let (k, v) = line
+            .split_once('=')
+            .ok_or_else(|| bad(format!("expected key=value, got {line:?}")))?;
         match k {
             "epoch" => {
-                st.epoch = v.parse().map_err(|_| bad(format!("epoch must be a number, got {v:?}")))?;
+                st.epoch = v
+                    .parse()
+                    .map_err(|_| bad(format!("epoch must be a number, got {v:?}")))?;
                 seen_epoch = true;
             }
-            "sealed" => st.sealed = v.parse().map_err(|_| bad(format!("sealed must be true or false, got {v:?}")))?,
-            "uuid" => st.uuid = Some(unhex16(v).ok_or_else(|| bad(format!("uuid must be 32 hex digits, got {v:?}")))?),
+            "sealed" => {
+                st.sealed = v
+                    .parse()
+                    .map_err(|_| bad(format!("sealed must be true or false, got {v:?}")))?
+            }
+            "uuid" => {
+                st.uuid = Some(
+                    unhex16(v)
+                        .ok_or_else(|| bad(format!("uuid must be 32 hex digits, got {v:?}")))?,
+                )
+            }
             _ => return Err(bad(format!("unknown key {k:?}"))),
         }
     }
     if !seen_epoch {
-        return Err(EpochFileError::Malformed { path: path.to_owned(), line: 0, reason: "no epoch line".into() });
+        return Err(EpochFileError::Malformed {
+            path: path.to_owned(),
+            line: 0,
+            reason: "no epoch line".into(),
+        });
     }
     Ok(st)
 }
@@ -121,8 +148,17 @@ pub fn load(path: &Path) -> Result<EpochState, EpochFileError> {
 /// # Errors
 /// [`EpochFileError::Io`] naming the step.
 pub fn store(path: &Path, st: &EpochState) -> Result<(), EpochFileError> {
-    let io = |op| move |source| EpochFileError::Io { path: path.to_owned(), op, source };
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let io = |op| {
+        move |source| EpochFileError::Io {
+            path: path.to_owned(),
+            op,
+            source,
+        }
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(io("create folder"))?;
     let tmp = path.with_extension("tmp");
     let mut text = format!("epoch={}\nsealed={}\n", st.epoch, st.sealed);
@@ -133,7 +169,9 @@ pub fn store(path: &Path, st: &EpochState) -> Result<(), EpochFileError> {
     f.write_all(text.as_bytes()).map_err(io("write"))?;
     f.sync_all().map_err(io("fsync"))?;
     fs::rename(&tmp, path).map_err(io("rename"))?;
-    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io("fsync folder"))?;
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io("fsync folder"))?;
     Ok(())
 }
 
@@ -147,7 +185,11 @@ mod tests {
         let p = dir.join("epoch");
         let _ = fs::remove_dir_all(&dir);
         assert_eq!(load(&p).unwrap(), EpochState::default());
-        let st = EpochState { epoch: 7, sealed: true, uuid: Some([0xab; 16]) };
+        let st = EpochState {
+            epoch: 7,
+            sealed: true,
+            uuid: Some([0xab; 16]),
+        };
         store(&p, &st).unwrap();
         assert_eq!(load(&p).unwrap(), st);
         fs::write(&p, "epoch=3\nsealed=maybe\n").unwrap();

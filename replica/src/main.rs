@@ -1,7 +1,185 @@
-//! `tg-replica`: not built yet; tracked by issue #4.
-#![forbid(unsafe_code)]
+//! `tg-replica`: serve a replica region, report its status, promote it.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("tg-replica: not built yet (issue #4); see README.md for what exists today");
-    std::process::ExitCode::from(2)
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use fabric::config::Config;
+use logcore::{Image, Log, Region, RegionKind, MAGIC};
+use replica::epoch;
+use replica::server::{Replica, Settings};
+
+/// The tailguard replica daemon.
+#[derive(Debug, Parser)]
+#[command(name = "tg-replica", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Serve: admit writers, mirror their log into the region, replay it.
+    Serve {
+        /// YAML config with `log`, `device`, `qp`, `persistence` and `replica`.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Print the replica's state from its region and epoch file (works with
+    /// the daemon running or not).
+    Status {
+        /// YAML config (as for `serve`).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Turn the replica's log into a primary log with a new epoch. Refused
+    /// unless the stream is sealed (the primary's closure shipped its tail),
+    /// or with --force when the primary is unreachable for good. Run it with
+    /// the daemon stopped.
+    Promote {
+        /// YAML config (as for `serve`).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Promote an unsealed replica (its primary may have had records it
+        /// never shipped).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn load(path: &PathBuf) -> Result<(Config, Settings), String> {
+    let cfg = Config::from_yaml_file(path).map_err(|e| e.to_string())?;
+    let s = Settings::from_config(&cfg).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((cfg, s))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn status(s: &Settings, json: bool) -> Result<(), String> {
+    let ep = epoch::load(&s.epoch_file).map_err(|e| e.to_string())?;
+    let mut region = Region::open(&s.region, RegionKind::Auto).map_err(|e| e.to_string())?;
+    let bytes = region.bytes();
+    let formatted = bytes[..8] == MAGIC;
+    let (uuid, durable, head, records) = if formatted {
+        let img = Image::parse(bytes).map_err(|e| format!("region {}: {e}", s.region.display()))?;
+        let c = *img.control();
+        let records = img
+            .scan()
+            .map(|sc| {
+                sc.filter(|r| {
+                    r.as_ref()
+                        .is_ok_and(|r| r.kind == logcore::RecordKind::Data)
+                })
+                .count()
+            })
+            .unwrap_or(0);
+        (Some(img.superblock().uuid), c.persisted, c.head, records)
+    } else {
+        (
+            None,
+            logcore::Cursor {
+                pos: 0,
+                lsn: logcore::Lsn::FIRST,
+            },
+            logcore::Cursor {
+                pos: 0,
+                lsn: logcore::Lsn::FIRST,
+            },
+            0,
+        )
+    };
+    if json {
+        let v = serde_json::json!({
+            "region": s.region,
+            "log_uuid": uuid.map(|u| hex(&u)),
+            "epoch": ep.epoch,
+            "sealed": ep.sealed,
+            "durable_tail": durable.pos,
+            "next_lsn": durable.lsn.0,
+            "head": head.pos,
+            "records_in_ring": records,
+        });
+        println!("{v}");
+    } else {
+        println!("region        {}", s.region.display());
+        println!(
+            "log           {}",
+            uuid.map_or("none yet (no writer admitted)".to_owned(), |u| hex(&u))
+        );
+        println!(
+            "epoch         {}{}",
+            ep.epoch,
+            if ep.sealed { " (sealed)" } else { "" }
+        );
+        println!("durable tail  {} (next LSN {})", durable.pos, durable.lsn.0);
+        println!("head          {}", head.pos);
+        println!("records       {records} in the ring from the head");
+    }
+    Ok(())
+}
+
+fn promote(s: &Settings, force: bool) -> Result<(), String> {
+    let mut ep = epoch::load(&s.epoch_file).map_err(|e| e.to_string())?;
+    if ep.uuid.is_none() {
+        return Err("this replica never mirrored a log: nothing to promote".into());
+    }
+    if !ep.sealed && !force {
+        return Err(format!(
+            "epoch {} is not sealed: the primary (or its closure) may still hold records this replica lacks; \
+             promote with --force only if the primary is gone for good",
+            ep.epoch
+        ));
+    }
+    let log = Log::open(&s.region, RegionKind::Auto)
+        .map_err(|e| format!("opening the replica's log: {e}"))?;
+    let new_epoch =
+        u32::try_from(ep.epoch.max(u64::from(log.epoch())) + 1).map_err(|_| "epoch overflow")?;
+    log.begin_epoch(new_epoch).map_err(|e| e.to_string())?;
+    let tail = log.persisted();
+    drop(log);
+    ep.epoch = u64::from(new_epoch);
+    ep.sealed = false;
+    epoch::store(&s.epoch_file, &ep).map_err(|e| e.to_string())?;
+    println!(
+        "promoted: {} is now a primary log at epoch {new_epoch}, tail {} (next LSN {})",
+        s.region.display(),
+        tail.pos,
+        tail.lsn.0
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(match std::env::var("TG_LOG").as_deref() {
+            Ok("debug") => tracing::Level::DEBUG,
+            Ok("warn") => tracing::Level::WARN,
+            _ => tracing::Level::INFO,
+        })
+        .init();
+    let result = match &cli.cmd {
+        Cmd::Serve { config } => load(config).and_then(|(_, s)| {
+            let r = Replica::bind(s).map_err(|e| e.to_string())?;
+            let addr = r.local_addr().map_err(|e| e.to_string())?;
+            tracing::info!(%addr, "tg-replica serving");
+            r.run();
+            Ok(())
+        }),
+        Cmd::Status { config, json } => load(config).and_then(|(_, s)| status(&s, *json)),
+        Cmd::Promote { config, force } => load(config).and_then(|(_, s)| promote(&s, *force)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tg-replica: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

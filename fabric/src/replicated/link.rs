@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::auth::PreSharedKey;
 use crate::mirror::{Mirror, ReplicaTarget, RingGeometry};
 use crate::verbs::{Access, MemoryRegion, PreparedQp, ProtectionDomain, QpConfig, RemoteRegion};
-use crate::wire::handshake;
+use crate::wire::{handshake, session};
 use crate::wire::{Channel, Geometry, Hello, PersistenceMode, WriterName};
 
 use super::{LogMemory, ReplicaError};
@@ -52,7 +52,7 @@ enum State {
         mirror: Box<Mirror<LogMemory>>,
         // Kept open: status and seal messages; closing it tells the replica
         // this writer is gone.
-        _control: Channel<TcpStream>,
+        control: Channel<TcpStream>,
     },
     Down {
         error: Arc<ReplicaError>,
@@ -67,6 +67,9 @@ pub(crate) struct Link {
     /// Last position known durable on the replica (survives reconnects: the
     /// handshake reports it again).
     durable: u64,
+    /// The replica's head at its last status: the ring may be reclaimed up
+    /// to here (0 until a status arrives: nothing is reclaimed blindly).
+    status_head: u64,
     pub(crate) reconnects: u64,
 }
 
@@ -83,12 +86,40 @@ impl Link {
                 backoff: Duration::ZERO,
             },
             durable: 0,
+            status_head: 0,
             reconnects: 0,
         }
     }
 
     pub(crate) fn durable(&self) -> u64 {
         self.durable
+    }
+
+    /// How far this replica lets the writer reclaim: below both what it
+    /// holds durably and what it still keeps intact.
+    pub(crate) fn reclaim_floor(&self) -> u64 {
+        self.durable.min(self.status_head)
+    }
+
+    /// Asks the replica for its status (one control-channel round trip) and
+    /// records its head. A failure takes the link down.
+    pub(crate) fn refresh_status(&mut self, env: &LinkEnv) {
+        let State::Up { control, .. } = &mut self.state else {
+            return;
+        };
+        match session::request_status(control) {
+            Ok(st) => self.status_head = st.head,
+            Err(e) => {
+                let name = self.spec.name.clone();
+                self.down(
+                    env,
+                    ReplicaError::Status {
+                        replica: name,
+                        source: e,
+                    },
+                );
+            }
+        }
     }
 
     pub(crate) fn is_up(&self) -> bool {
@@ -245,7 +276,7 @@ impl Link {
         self.reconnects += 1;
         self.state = State::Up {
             mirror: Box::new(mirror),
-            _control: established.into_channel(),
+            control: established.into_channel(),
         };
         Ok(())
     }

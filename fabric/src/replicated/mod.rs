@@ -121,6 +121,13 @@ pub enum ReplicaError {
     },
     /// Shipping failed.
     Mirror(MirrorError),
+    /// A status request failed.
+    Status {
+        /// Replica.
+        replica: String,
+        /// What happened.
+        source: crate::wire::session::SessionError,
+    },
     /// The replica claims more than this log persisted: it holds another
     /// history of this log (a primary that lost data, or a wrong replica).
     Diverged {
@@ -153,6 +160,7 @@ impl fmt::Display for ReplicaError {
             ReplicaError::Handshake { replica, source } => write!(f, "replica {replica}: handshake: {source}"),
             ReplicaError::Verbs { replica, source } => write!(f, "replica {replica}: {source}"),
             ReplicaError::Mirror(e) => write!(f, "{e}"),
+            ReplicaError::Status { replica, source } => write!(f, "replica {replica}: status: {source}"),
             ReplicaError::Diverged { replica, replica_durable, local_persisted } => write!(
                 f,
                 "replica {replica}: holds the log up to {replica_durable} but this log persisted only \
@@ -383,7 +391,14 @@ impl ReplicatedLog {
     /// [`AppendError`]: a full ring means the replicas have not caught up;
     /// commit (or wait) and retry.
     pub fn append(&self, payload: &[u8]) -> Result<Appended, AppendError> {
-        self.inner.log.append_record(payload)
+        match self.inner.log.append_record(payload) {
+            Err(AppendError::Full { .. }) => {
+                // Reclaim what every replica allows, then try once more.
+                self.inner.reclaim(true);
+                self.inner.log.append_record(payload)
+            }
+            r => r,
+        }
     }
 
     /// Returns once record `lsn` (and every record before it) is persistent
@@ -466,7 +481,7 @@ impl Inner {
                 }
             }
             if acked >= needed {
-                self.advance_head();
+                self.reclaim(false);
                 return Ok(());
             }
             let waited = start.elapsed();
@@ -482,13 +497,30 @@ impl Inner {
         }
     }
 
-    fn advance_head(&self) {
-        let floor = self.min_durable();
-        if floor > self.log.head().pos {
-            // Durable positions are record boundaries (we ship whole
-            // persisted tails), so this cannot fail but for I/O.
-            if let Err(e) = self.log.advance_head(floor) {
-                tracing::warn!(error = %e, floor, "could not advance the reclaim head");
+    /// Reclaims ring space lazily: only when less than a quarter of the
+    /// ring is free (or `force`), and only up to what every replica allows
+    /// (durable there and behind its reported head), after asking each live
+    /// replica for its head. Keeping history until space is needed lets the
+    /// host replay its own log after a restart and keeps both images
+    /// comparable; a replica that is down holds the head where it was.
+    fn reclaim(&self, force: bool) {
+        let head = self.log.head().pos;
+        let used = self.log.persisted().pos - head;
+        if !force && used < self.log.geometry().capacity / 4 * 3 {
+            return;
+        }
+        let mut floor = u64::MAX;
+        for l in &self.links {
+            let mut link = lock(l);
+            link.refresh_status(&self.env);
+            floor = floor.min(link.reclaim_floor());
+        }
+        if floor > head && floor != u64::MAX {
+            // Both bounds are record boundaries: durable positions are whole
+            // persisted tails, replica heads are scan cursors.
+            match self.log.advance_head(floor) {
+                Ok(c) => tracing::debug!(head = c.pos, "reclaimed"),
+                Err(e) => tracing::warn!(error = %e, floor, "could not advance the reclaim head"),
             }
         }
     }
@@ -506,7 +538,7 @@ impl Inner {
                 }
             }
             if progress {
-                self.advance_head();
+                self.reclaim(false);
             } else {
                 std::thread::sleep(Duration::from_micros(200));
             }

@@ -45,7 +45,7 @@ pub const ACCEPT_SIGNED_LEN: usize = ENDPOINT_LEN + 24 + 16;
 /// `Connect` body length; the MAC covers the endpoint.
 pub const CONNECT_LEN: usize = ENDPOINT_LEN + MAC_LEN;
 /// `Status` body length.
-pub const STATUS_LEN: usize = 32;
+pub const STATUS_LEN: usize = 40;
 /// `Persist` / `Persisted` body length.
 pub const RANGE_LEN: usize = 16;
 /// `Seal` / `Sealed` body length.
@@ -423,6 +423,9 @@ pub struct Status {
     pub epoch: u64,
     /// Whether the stream is sealed at that epoch.
     pub sealed: bool,
+    /// Oldest log position the replica still needs intact (its image's
+    /// head): a writer reclaims its ring only up to the lowest such head.
+    pub head: u64,
 }
 
 /// A half-open range `[start, end)` of log positions, `start < end`.
@@ -526,6 +529,7 @@ impl Message {
                 put_u64(out, s.epoch);
                 out.push(u8::from(s.sealed));
                 out.extend_from_slice(&[0u8; 7]);
+                put_u64(out, s.head);
             }
             Message::Persist(r) | Message::Persisted(r) => {
                 put_u64(out, r.start);
@@ -641,11 +645,20 @@ impl Message {
                 if pad != [0; 7] {
                     return Err(WireError::invalid(message, "reserved", "must be zero"));
                 }
+                let head = r.u64()?;
+                if head > durable_tail {
+                    return Err(WireError::invalid(
+                        message,
+                        "head",
+                        format!("must not pass durable_tail {durable_tail}, got {head}"),
+                    ));
+                }
                 Message::Status(Status {
                     durable_tail,
                     applied_lsn,
                     epoch,
                     sealed,
+                    head,
                 })
             }
             MessageType::Persist | MessageType::Persisted => {

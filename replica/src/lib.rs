@@ -1,0 +1,19 @@
+//! `tg-replica`: the replica daemon.
+//!
+//! It holds a pmem region that mirrors a writer's log ring byte for byte,
+//! registers it for RDMA, admits writers (allow-list, pre-shared-key proof,
+//! epoch fencing), replays what they write into a state copy, and answers
+//! status and seal requests on the control channel. Its CPU is not on the
+//! data path in `apm` mode; in `gpspm` mode it persists ranges on request.
+//!
+//! - [`server`]: admission, fencing, sessions.
+//! - [`replay`]: scanning the mirror and applying it.
+//! - [`epoch`]: the durable record of the highest admitted epoch.
+//! - [`digest`]: the built-in state machine.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod digest;
+pub mod epoch;
+pub mod replay;
+pub mod server;

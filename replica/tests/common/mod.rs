@@ -1,0 +1,333 @@
+//! A writer and a real `tg-replica` process on one RDMA device (rxe
+//! loopback in the VM tier), configured from one YAML file in a temporary
+//! folder. Device tests only: see the `#[ignore = "rdma: ..."]` marks.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fabric::config::Config;
+use fabric::replicated::{ReplicatedLog, ReplicationOptions};
+use logcore::{CreateOptions, Log};
+
+pub fn rdma_device() -> String {
+    std::env::var("TG_RDMA_DEVICE").unwrap_or_else(|_| {
+        panic!("this test needs an RDMA device: set TG_RDMA_DEVICE (e.g. rxe0), or run ci/test (rxe VM)")
+    })
+}
+
+pub fn devdax() -> PathBuf {
+    PathBuf::from(std::env::var("TG_PMEM_DEVDAX").unwrap_or_else(|_| {
+        panic!("this test needs a devdax device: set TG_PMEM_DEVDAX=/dev/daxX.Y, or run ci/test")
+    }))
+}
+
+/// Zeroes a region's superblock so `tg-replica` sees a fresh region.
+pub fn wipe_superblock(path: &Path) {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let len = if path.starts_with("/dev") {
+        2 << 20
+    } else {
+        4096
+    };
+    let mut m = unsafe_free_map(&f, len);
+    m[..4096].fill(0);
+    if !path.starts_with("/dev") {
+        // devdax has no page cache to write back (msync is EINVAL there).
+        m.flush().unwrap();
+    }
+}
+
+fn unsafe_free_map(f: &std::fs::File, len: usize) -> memmap2::MmapMut {
+    // memmap2's map_mut is itself `unsafe` (the file may change under the
+    // mapping); the test owns the device for its duration.
+    #[allow(unsafe_code)]
+    // SAFETY: no other process maps the region while the test wipes it.
+    unsafe {
+        memmap2::MmapOptions::new().len(len).map_mut(f).unwrap()
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn write_key(path: &Path, byte: u8) {
+    let hex: String = (0..32)
+        .map(|i| format!("{:02x}", byte.wrapping_add(i)))
+        .collect();
+    std::fs::write(path, hex).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// Shape of a test deployment.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    pub persistence: &'static str,
+    /// `sync` or `async`.
+    pub commit: &'static str,
+    pub log_size: u64,
+    /// The replica's region; `None`: a file in the folder.
+    pub region: Option<PathBuf>,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Shape {
+            persistence: "apm",
+            commit: "sync",
+            log_size: 4 << 20,
+            region: None,
+        }
+    }
+}
+
+pub struct Node {
+    pub dir: PathBuf,
+    pub cfg_path: PathBuf,
+    pub port: u16,
+    pub shape: Shape,
+    pub replica: Option<Child>,
+}
+
+impl Node {
+    pub fn new(name: &str, shape: Shape) -> Node {
+        let dir = std::env::temp_dir().join(format!("tg-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        write_key(&dir.join("host-a.key"), 7);
+        let port = free_port();
+        let region = shape
+            .region
+            .clone()
+            .unwrap_or_else(|| dir.join("replica.region"));
+        if shape.region.is_some() {
+            wipe_superblock(&region);
+        } else {
+            std::fs::File::create(&region)
+                .unwrap()
+                .set_len(shape.log_size)
+                .unwrap();
+        }
+        let commit = match shape.commit {
+            "sync" => "policy: sync\n  acks: 1".to_owned(),
+            _ => "policy: async\n  max-lag-bytes: 262144".to_owned(),
+        };
+        let yaml = format!(
+            "name: host-a\nlog:\n  path: {dir}/host.log\n  size-bytes: {size}\ndevice:\n  name: {dev}\n\
+             qp:\n  path-mtu: 1024\npersistence: {pers}\ncommit:\n  {commit}\ncontrol-timeout-ms: 5000\n\
+             replicas:\n  - name: r0\n    control: 127.0.0.1:{port}\n    key-file: host-a.key\n\
+             replica:\n  listen: 127.0.0.1:{port}\n  region: {region}\n  epoch-file: epoch\n\
+             \x20 allow:\n    - name: host-a\n      key-file: host-a.key\n",
+            dir = dir.display(),
+            size = shape.log_size,
+            dev = rdma_device(),
+            pers = shape.persistence,
+            region = region.display(),
+        );
+        let cfg_path = dir.join("tailguard.yaml");
+        std::fs::write(&cfg_path, yaml).unwrap();
+        Node {
+            dir,
+            cfg_path,
+            port,
+            shape,
+            replica: None,
+        }
+    }
+
+    pub fn config(&self) -> Config {
+        Config::from_yaml_file(&self.cfg_path).unwrap()
+    }
+
+    pub fn bin(name: &str) -> PathBuf {
+        let p = Path::new(env!("CARGO_BIN_EXE_tg-replica")).with_file_name(name);
+        assert!(
+            p.exists(),
+            "{} not built (cargo build --workspace)",
+            p.display()
+        );
+        p
+    }
+
+    /// Starts `tg-replica serve` and waits (bounded) until it accepts.
+    pub fn start_replica(&mut self) {
+        assert!(self.replica.is_none());
+        let log = std::fs::File::create(self.dir.join("replica.log")).unwrap();
+        let child = Command::new(Self::bin("tg-replica"))
+            .args(["serve", "--config"])
+            .arg(&self.cfg_path)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.replica = Some(child);
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(st) = self.replica.as_mut().unwrap().try_wait().unwrap() {
+                panic!("tg-replica exited with {st}: {}", self.replica_log());
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "tg-replica did not listen within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn kill_replica(&mut self) {
+        if let Some(mut c) = self.replica.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn replica_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("replica.log")).unwrap_or_default()
+    }
+
+    pub fn options(&self) -> ReplicationOptions {
+        let mut o = fabric::settings::replication_options(&self.config()).unwrap();
+        o.commit_timeout = Duration::from_secs(20);
+        o
+    }
+
+    /// Creates the host log and joins it to the replica.
+    pub fn writer(&self) -> ReplicatedLog {
+        let log = Log::create(
+            self.dir.join("host.log"),
+            self.shape.log_size,
+            &CreateOptions::default(),
+        )
+        .unwrap();
+        ReplicatedLog::open(log, self.options()).unwrap()
+    }
+
+    /// `tg-replica status --json`.
+    pub fn replica_status(&self) -> serde_json::Value {
+        let out = Command::new(Self::bin("tg-replica"))
+            .args(["status", "--json", "--config"])
+            .arg(&self.cfg_path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tg-replica status: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Waits (bounded) until the replica's image holds everything up to `pos`.
+    pub fn wait_replica_durable(&self, pos: u64) {
+        let start = Instant::now();
+        loop {
+            let d = self.replica_status()["durable_tail"].as_u64().unwrap();
+            if d >= pos {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "replica stuck at {d}, want {pos}: {}",
+                self.replica_log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn replica_region(&self) -> PathBuf {
+        self.shape
+            .region
+            .clone()
+            .unwrap_or_else(|| self.dir.join("replica.region"))
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill_replica();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// The deterministic payload of record number `i` under `seed`: 8 to 1507
+/// bytes, content derived from both.
+pub fn payload(seed: u64, i: u64) -> Vec<u8> {
+    let mut x = (i ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let len = 8 + (x >> 7) % 1500;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// One record of `tg-log dump --jsonl --payload`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Dumped {
+    pub lsn: u64,
+    pub epoch: u64,
+    pub kind: String,
+    pub crc: u64,
+    pub payload: String,
+}
+
+pub fn dump(path: &Path) -> Vec<Dumped> {
+    let out = Command::new(Node::bin("tg-log"))
+        .args(["dump", "--jsonl", "--payload"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tg-log dump {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            Dumped {
+                lsn: v["lsn"].as_u64().unwrap(),
+                epoch: v["epoch"].as_u64().unwrap(),
+                kind: v["kind"].as_str().unwrap().to_owned(),
+                crc: v["crc"].as_u64().unwrap(),
+                payload: v["payload"].as_str().unwrap_or_default().to_owned(),
+            }
+        })
+        .collect()
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Writes raw bytes to the replica's control port and returns what it
+/// answered before closing (bounded).
+pub fn poke(port: u16, bytes: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = s.write_all(bytes);
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut out = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut s, &mut out);
+    out
+}
