@@ -150,6 +150,33 @@ pub enum ReplicaError {
     },
 }
 
+impl ReplicaError {
+    /// Whether retrying cannot help: the replica refused this writer for
+    /// what it is (key, log, geometry, mode, epoch) or the histories
+    /// diverged. A commit that needs such a replica fails at once instead of
+    /// waiting out its timeout.
+    pub fn is_permanent(&self) -> bool {
+        use crate::wire::RejectCode as C;
+        match self {
+            ReplicaError::Handshake {
+                source: HandshakeError::Rejected { code, .. },
+                ..
+            } => matches!(
+                code,
+                C::AuthFailed
+                    | C::UuidMismatch
+                    | C::GeometryMismatch
+                    | C::PersistenceMismatch
+                    | C::StaleEpoch
+                    | C::Sealed
+                    | C::UnsupportedVersion
+            ),
+            ReplicaError::Diverged { .. } | ReplicaError::TooFarBehind { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 impl fmt::Display for ReplicaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -485,7 +512,8 @@ impl Inner {
                 return Ok(());
             }
             let waited = start.elapsed();
-            if waited >= self.commit_timeout {
+            let hopeless = failures.iter().filter(|e| e.is_permanent()).count();
+            if waited >= self.commit_timeout || self.links.len() - hopeless < needed {
                 return Err(CommitError::NotEnoughAcks {
                     needed,
                     acked,

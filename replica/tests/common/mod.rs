@@ -283,6 +283,9 @@ pub fn payload(seed: u64, i: u64) -> Vec<u8> {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Dumped {
     pub lsn: u64,
+    /// Logical position: unique per record (a padding record shares the LSN
+    /// of the record after it).
+    pub pos: u64,
     pub epoch: u64,
     pub kind: String,
     pub crc: u64,
@@ -307,6 +310,7 @@ pub fn dump(path: &Path) -> Vec<Dumped> {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             Dumped {
                 lsn: v["lsn"].as_u64().unwrap(),
+                pos: v["pos"].as_u64().unwrap(),
                 epoch: v["epoch"].as_u64().unwrap(),
                 kind: v["kind"].as_str().unwrap().to_owned(),
                 crc: v["crc"].as_u64().unwrap(),

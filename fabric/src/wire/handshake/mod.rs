@@ -118,7 +118,13 @@ impl fmt::Display for HandshakeError {
                 )
             }
             HandshakeError::Rejected { code, message } => {
-                write!(f, "peer rejected the handshake: {code}: {message}")
+                // Refusal texts usually start with what the code says.
+                let code = code.to_string();
+                if message.starts_with(&code) {
+                    write!(f, "peer rejected the handshake: {message}")
+                } else {
+                    write!(f, "peer rejected the handshake: {code}: {message}")
+                }
             }
             HandshakeError::Refused(r) => write!(f, "refused the peer: {r}"),
             HandshakeError::ReplicaNotAuthenticated => f.write_str(
