@@ -141,9 +141,24 @@ pub struct ReplicaTarget {
 
 /// Bytes of the READ flush in `apm` mode (the tail of the last WRITE).
 const FLUSH_READ_LEN: u64 = 8;
-/// Scratch layout: READ target at 0, gpspm request at 64, reply at 128.
-const SCRATCH_LEN: usize = 4096;
+/// Scratch layout: READ flush target at 0, gpspm request at 64; from
+/// [`PROBE_OFF`], zeros the WRITE probes send, then the READ probes' target
+/// (so probes never send back bytes they read).
+const SCRATCH_LEN: usize = PROBE_OFF + 2 * MAX_PROBE_LEN as usize;
 const SCRATCH_REQ: usize = 64;
+const PROBE_OFF: usize = 4096;
+/// Largest raw-baseline probe ([`Mirror::probe`]).
+pub const MAX_PROBE_LEN: u32 = 128 << 10;
+
+/// A raw-verbs round trip on a mirror's own queue pair, for baselines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// WRITE `len` bytes, then READ the last 8 (what an `apm` commit posts,
+    /// without the log).
+    WriteRead,
+    /// READ `len` bytes (what `ib_read_lat` measures).
+    Read,
+}
 
 /// One replica's mirror of the local ring.
 pub struct Mirror<M: RdmaMemory> {
@@ -246,6 +261,81 @@ impl<M: RdmaMemory> Mirror<M> {
     /// Persistence mode.
     pub fn mode(&self) -> PersistenceMode {
         self.mode
+    }
+
+    /// One raw round trip of `len` bytes on this mirror's queue pair and
+    /// device, bypassing the log: the baseline tailguard's commit latency is
+    /// compared with. It writes zeros just past the durable position (the
+    /// replica reads zeros there as the end of the log, and real shipping
+    /// overwrites them), so `len` must leave a quarter of the ring free.
+    ///
+    /// # Errors
+    /// [`MirrorError`] as for [`Mirror::ship`]; `len` above
+    /// [`MAX_PROBE_LEN`] or a quarter of the ring is refused.
+    pub fn probe(&mut self, kind: Probe, len: u32) -> Result<(), MirrorError> {
+        if len == 0 || len > MAX_PROBE_LEN || u64::from(len) > self.ring.capacity / 4 {
+            return Err(self.verbs_err(VerbsError::InvalidRequest {
+                reason: format!(
+                    "probe of {len} bytes: 1..={MAX_PROBE_LEN} and at most a quarter of the ring"
+                ),
+            }));
+        }
+        let Mirror {
+            name,
+            qp,
+            remote,
+            ring,
+            scratch,
+            timeout,
+            durable,
+            ..
+        } = self;
+        let err = |e| MirrorError::Verbs {
+            replica: name.clone(),
+            source: e,
+        };
+        // Where the next ship will write; a probe that would wrap starts at
+        // the ring's beginning instead.
+        let mut off = *durable % ring.capacity;
+        if off + u64::from(len) > ring.capacity {
+            off = 0;
+        }
+        let dst = remote.slice(ring.remote_offset + off, len).map_err(err)?;
+        let zeros = scratch.slice(PROBE_OFF, len as usize).map_err(err)?;
+        let flush = remote
+            .slice(
+                ring.remote_offset + off + u64::from(len) - 8.min(u64::from(len)),
+                8.min(len),
+            )
+            .map_err(err)?;
+        let flush_dst = scratch.slice(0, 8.min(len) as usize).map_err(err)?;
+        match kind {
+            Probe::WriteRead => qp
+                .execute(
+                    &[
+                        Op::Write { src: zeros, dst },
+                        Op::Read {
+                            dst: flush_dst,
+                            src: flush,
+                        },
+                    ],
+                    *timeout,
+                )
+                .map_err(err),
+            Probe::Read => {
+                let target = scratch
+                    .slice(PROBE_OFF + MAX_PROBE_LEN as usize, len as usize)
+                    .map_err(err)?;
+                qp.execute(
+                    &[Op::Read {
+                        dst: target,
+                        src: dst,
+                    }],
+                    *timeout,
+                )
+                .map_err(err)
+            }
+        }
     }
 
     /// Whether the queue pair failed (the mirror needs reconnecting).

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::auth::PreSharedKey;
-use crate::mirror::{Mirror, ReplicaTarget, RingGeometry};
+use crate::mirror::{Mirror, Probe, ReplicaTarget, RingGeometry};
 use crate::verbs::{Access, MemoryRegion, PreparedQp, ProtectionDomain, QpConfig, RemoteRegion};
 use crate::wire::{handshake, session};
 use crate::wire::{Channel, Geometry, Hello, PersistenceMode, WriterName};
@@ -119,6 +119,24 @@ impl Link {
                     },
                 );
             }
+        }
+    }
+
+    /// Connects now if down (ignoring the back-off).
+    pub(crate) fn up(&mut self, env: &LinkEnv) -> Result<(), Arc<ReplicaError>> {
+        if self.is_up() {
+            return Ok(());
+        }
+        self.connect(env).map_err(|e| self.down(env, e))
+    }
+
+    /// A raw round trip on this replica's queue pair (see [`Mirror::probe`]).
+    pub(crate) fn probe(&mut self, kind: Probe, len: u32) -> Result<(), Arc<ReplicaError>> {
+        match &mut self.state {
+            State::Up { mirror, .. } => mirror
+                .probe(kind, len)
+                .map_err(|e| Arc::new(ReplicaError::Mirror(e))),
+            State::Down { error, .. } => Err(Arc::clone(error)),
         }
     }
 

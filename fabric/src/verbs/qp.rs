@@ -22,6 +22,12 @@ pub const MAX_OPS_PER_POST: usize = 4;
 /// Completions polled per `ibv_poll_cq` call.
 const POLL_BATCH: usize = 16;
 
+/// Completion polling spins this long, then yields the CPU between polls.
+/// On hardware a completion arrives well within it (a few µs); with more
+/// pollers than cores, or a software device (rxe) that completes requests
+/// on the same CPUs, yielding lets the work that completes them run.
+const SPIN_BEFORE_YIELD: Duration = Duration::from_micros(20);
+
 /// How long to wait for flushed completions after moving a QP to error.
 const DRAIN_BOUND: Duration = Duration::from_secs(2);
 
@@ -637,7 +643,8 @@ impl QueuePair {
             if done {
                 return first_err.map_or(Ok(()), Err);
             }
-            if start.elapsed() > timeout {
+            let waited = start.elapsed();
+            if waited > timeout {
                 self.abort_and_drain(last);
                 return Err(first_err.unwrap_or(VerbsError::Timeout {
                     device: self.device().to_owned(),
@@ -645,7 +652,11 @@ impl QueuePair {
                     waited_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
                 }));
             }
-            std::hint::spin_loop();
+            if waited < SPIN_BEFORE_YIELD {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
         }
     }
 
@@ -784,14 +795,19 @@ impl QueuePair {
                 }
             }
             if got == 0 {
-                if start.elapsed() > timeout {
+                let waited = start.elapsed();
+                if waited > timeout {
                     return Err(VerbsError::Timeout {
                         device: self.device().to_owned(),
                         qpn: self.qpn,
                         waited_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
                     });
                 }
-                std::hint::spin_loop();
+                if waited < SPIN_BEFORE_YIELD {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
             }
         }
     }
