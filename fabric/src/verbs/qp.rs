@@ -643,21 +643,31 @@ impl QueuePair {
             if done {
                 return first_err.map_or(Ok(()), Err);
             }
-            let waited = start.elapsed();
-            if waited > timeout {
+            if let Err(timed_out) = self.pause(start, timeout) {
                 self.abort_and_drain(last);
-                return Err(first_err.unwrap_or(VerbsError::Timeout {
-                    device: self.device().to_owned(),
-                    qpn: self.qpn,
-                    waited_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
-                }));
-            }
-            if waited < SPIN_BEFORE_YIELD {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
+                return Err(first_err.unwrap_or(timed_out));
             }
         }
+    }
+
+    /// Between two empty polls: spin briefly, then yield (see
+    /// [`SPIN_BEFORE_YIELD`]); a [`VerbsError::Timeout`] once `timeout` has
+    /// passed since `start`.
+    fn pause(&self, start: Instant, timeout: Duration) -> Result<()> {
+        let waited = start.elapsed();
+        if waited > timeout {
+            return Err(VerbsError::Timeout {
+                device: self.device().to_owned(),
+                qpn: self.qpn,
+                waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+            });
+        }
+        if waited < SPIN_BEFORE_YIELD {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+        Ok(())
     }
 
     fn completion_error(&self, wr_id: u64, base: u64, status: u32, vendor_err: u32) -> VerbsError {
@@ -795,19 +805,7 @@ impl QueuePair {
                 }
             }
             if got == 0 {
-                let waited = start.elapsed();
-                if waited > timeout {
-                    return Err(VerbsError::Timeout {
-                        device: self.device().to_owned(),
-                        qpn: self.qpn,
-                        waited_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
-                    });
-                }
-                if waited < SPIN_BEFORE_YIELD {
-                    std::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
+                self.pause(start, timeout)?;
             }
         }
     }
