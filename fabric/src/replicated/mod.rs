@@ -27,7 +27,7 @@ mod memory;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -306,12 +306,34 @@ pub struct ReplicaStatus {
 struct Slot {
     link: Mutex<Link>,
     durable: AtomicU64,
+    /// Committers waiting for a leader's ship sleep here; the leader wakes
+    /// them all once per ship.
+    shipped: Condvar,
+    shipped_lock: Mutex<()>,
 }
 
 impl Slot {
-    /// Publishes the link's durable position (caller holds the lock).
+    /// Publishes the link's durable position (caller holds the link lock)
+    /// and wakes the committers waiting for it.
     fn publish(&self, link: &Link) {
         self.durable.store(link.durable(), Ordering::Release);
+        let _g = self
+            .shipped_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.shipped.notify_all();
+    }
+
+    /// Sleeps until a ship is published or `bound` passes, unless `target`
+    /// is already durable (checked under the lock, so no wake-up is lost).
+    fn await_ship(&self, target: u64, bound: Duration) {
+        let g = self
+            .shipped_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.durable.load(Ordering::Acquire) < target {
+            let _ = self.shipped.wait_timeout(g, bound);
+        }
     }
 }
 
@@ -403,6 +425,8 @@ impl ReplicatedLog {
                 .map(|s| Slot {
                     link: Mutex::new(Link::new(s)),
                     durable: AtomicU64::new(0),
+                    shipped: Condvar::new(),
+                    shipped_lock: Mutex::new(()),
                 })
                 .collect(),
             policy: opts.policy,
@@ -538,14 +562,15 @@ impl Inner {
     /// leader, whoever gets the link's lock) ships everything persisted by
     /// then, covering every record appended before it; the others do not
     /// queue on the lock (a sleep and wake per commit) but poll the
-    /// published position, yielding, and step in as leader if the link
-    /// frees up without covering them. Nothing is allocated unless the
-    /// commit fails.
+    /// published position (yielding for a hardware round trip's time, then
+    /// sleeping until the leader wakes them all once its ship is published), and step in as leader if the link frees up
+    /// without covering them. Nothing is allocated unless the commit fails.
     fn replicate(&self, target: u64, needed: usize) -> Result<(), CommitError> {
         let start = Instant::now();
+        let mut busy_since: Option<Instant> = None;
         loop {
             let mut acked = 0;
-            let mut busy = false;
+            let mut busy = None;
             for slot in &self.links {
                 if slot.durable.load(Ordering::Acquire) >= target {
                     acked += 1;
@@ -555,7 +580,7 @@ impl Inner {
                     Ok(g) => g,
                     Err(TryLockError::Poisoned(p)) => p.into_inner(),
                     Err(TryLockError::WouldBlock) => {
-                        busy = true;
+                        busy = busy.or(Some(slot));
                         continue;
                     }
                 };
@@ -571,9 +596,17 @@ impl Inner {
                 return Ok(());
             }
             let waited = start.elapsed();
-            if busy && waited < self.commit_timeout {
-                // Another committer is shipping; its ship may cover us.
-                std::thread::yield_now();
+            if let Some(slot) = busy.filter(|_| waited < self.commit_timeout) {
+                // Another committer is shipping; its ship may cover us. Poll
+                // for as long as a hardware round trip takes, then sleep
+                // (leaving the CPU to the device) until it publishes.
+                if busy_since.get_or_insert_with(Instant::now).elapsed()
+                    < crate::verbs::SPIN_BEFORE_YIELD
+                {
+                    std::thread::yield_now();
+                } else {
+                    slot.await_ship(target, Duration::from_millis(1));
+                }
                 continue;
             }
             let failures: Vec<Arc<ReplicaError>> = self

@@ -33,7 +33,9 @@ pub use error::VerbsError;
 pub use memory::{AlignedBuf, RdmaMemory};
 pub use mr::{Access, LocalSlice, MemoryRegion, RemoteRegion, RemoteSlice};
 pub use pd::ProtectionDomain;
-pub use qp::{Mtu, Op, PreparedQp, QpConfig, QpEndpoint, QueuePair, MAX_OPS_PER_POST};
+pub use qp::{
+    Mtu, Op, PreparedQp, QpConfig, QpEndpoint, QueuePair, MAX_OPS_PER_POST, SPIN_BEFORE_YIELD,
+};
 
 /// Result of a verbs operation.
 pub type Result<T, E = VerbsError> = std::result::Result<T, E>;

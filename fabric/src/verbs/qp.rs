@@ -26,7 +26,7 @@ const POLL_BATCH: usize = 16;
 /// On hardware a completion arrives well within it (a few µs); with more
 /// pollers than cores, or a software device (rxe) that completes requests
 /// on the same CPUs, yielding lets the work that completes them run.
-const SPIN_BEFORE_YIELD: Duration = Duration::from_micros(20);
+pub const SPIN_BEFORE_YIELD: Duration = Duration::from_micros(20);
 
 /// How long to wait for flushed completions after moving a QP to error.
 const DRAIN_BOUND: Duration = Duration::from_secs(2);
