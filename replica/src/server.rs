@@ -242,6 +242,20 @@ fn inspect_region(s: &Settings, ep: &EpochState) -> Result<Option<Progress>, Ser
     )))
 }
 
+/// A formatted region whose epoch file names no log: the replica crashed
+/// between formatting the region and recording the first admission (in
+/// that order). Record the region's log and the highest epoch it holds.
+fn adopt(ep: &EpochState, p: &Progress) -> Option<EpochState> {
+    match (ep.uuid, p.uuid) {
+        (None, Some(u)) => Some(EpochState {
+            epoch: ep.epoch.max(u64::from(p.max_epoch)),
+            sealed: ep.sealed,
+            uuid: Some(u),
+        }),
+        _ => None,
+    }
+}
+
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -253,8 +267,13 @@ impl Replica {
     /// # Errors
     /// [`ServeError`] saying what is wrong and what to do.
     pub fn bind(s: Settings) -> Result<Self, ServeError> {
-        let ep = epoch::load(&s.epoch_file).map_err(ServeError::Epoch)?;
+        let mut ep = epoch::load(&s.epoch_file).map_err(ServeError::Epoch)?;
         let progress = inspect_region(&s, &ep)?;
+        if let Some(adopted) = progress.as_ref().and_then(|p| adopt(&ep, p)) {
+            tracing::warn!(epoch = adopted.epoch, "the epoch file did not name the region's log (a crash during the first admission?): adopting it");
+            epoch::store(&s.epoch_file, &adopted).map_err(ServeError::Epoch)?;
+            ep = adopted;
+        }
         let ctx = Context::open(&s.device, s.port).map_err(ServeError::Verbs)?;
         let pd = ProtectionDomain::new(&ctx).map_err(ServeError::Verbs)?;
         let listener = TcpListener::bind(&s.listen).map_err(|source| ServeError::Listen {
@@ -677,5 +696,42 @@ fn gpspm_loop(
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_formatted_region_without_an_epoch_record_is_adopted() {
+        let mut p = Progress::fresh(0);
+        p.uuid = Some([9; 16]);
+        p.max_epoch = 3;
+        let ep = EpochState {
+            epoch: 1,
+            sealed: false,
+            uuid: None,
+        };
+        assert_eq!(
+            adopt(&ep, &p),
+            Some(EpochState {
+                epoch: 3,
+                sealed: false,
+                uuid: Some([9; 16])
+            })
+        );
+        // Already recorded, or nothing to adopt: unchanged.
+        assert_eq!(
+            adopt(
+                &EpochState {
+                    uuid: Some([9; 16]),
+                    ..ep
+                },
+                &p
+            ),
+            None
+        );
+        assert_eq!(adopt(&ep, &Progress::fresh(0)), None);
     }
 }
