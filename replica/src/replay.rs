@@ -95,16 +95,17 @@ impl Progress {
 /// oldest is dropped (the head then jumps further, never past the cursor).
 const MAX_MARKS: usize = 64;
 
-/// Moves `p.head` so the image keeps between a half and three quarters of a
-/// ring of history behind the cursor: enough for `tg-log dump` and for
-/// promotion, while leaving writers (who reclaim only up to this head) room
-/// to append. `marks` are record boundaries seen in order.
+/// Moves `p.head` so the image keeps between a quarter and a half of a ring
+/// of history behind the cursor: enough for `tg-log dump` and for
+/// comparing images, while leaving writers (who reclaim only up to this
+/// head) at least half the ring beyond what this replica has applied.
+/// `marks` are record boundaries seen in order.
 pub fn advance_head(p: &mut Progress, marks: &mut std::collections::VecDeque<Cursor>) {
     let Some(g) = p.geometry else { return };
-    if p.cursor.pos - p.head.pos <= g.capacity / 4 * 3 {
+    if p.cursor.pos - p.head.pos <= g.capacity / 2 {
         return;
     }
-    let want = p.cursor.pos.saturating_sub(g.capacity / 2);
+    let want = p.cursor.pos.saturating_sub(g.capacity / 4);
     let mut head = p.cursor;
     while let Some(m) = marks.front().copied() {
         if m.pos >= want {

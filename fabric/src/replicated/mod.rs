@@ -453,19 +453,32 @@ impl ReplicatedLog {
         &self.inner.log
     }
 
-    /// Appends one record locally (not yet persistent nor replicated).
+    /// Appends one record locally (not yet persistent nor replicated). When
+    /// the ring is full it waits, up to the commit timeout, for the replicas
+    /// to let it reclaim space (appended records must first be committed:
+    /// only persisted, replicated bytes can be reclaimed).
     ///
     /// # Errors
-    /// [`AppendError`]: a full ring means the replicas have not caught up;
-    /// commit (or wait) and retry.
+    /// [`AppendError`]; `Full` after the commit timeout means a replica is
+    /// down or far behind (see [`Self::status`]), or the appender holds
+    /// uncommitted records that fill the ring: commit them.
     pub fn append(&self, payload: &[u8]) -> Result<Appended, AppendError> {
-        match self.inner.log.append_record(payload) {
-            Err(AppendError::Full { .. }) => {
-                // Reclaim what every replica allows, then try once more.
-                self.inner.reclaim(true);
-                self.inner.log.append_record(payload)
+        let start = Instant::now();
+        loop {
+            match self.inner.log.append_record(payload) {
+                Err(AppendError::Full { .. }) if start.elapsed() < self.inner.commit_timeout => {
+                    // Back-pressure: wait (bounded by the commit timeout) for
+                    // the replicas to hold and apply enough that the ring can
+                    // be reclaimed; a replica that is down holds it full.
+                    // Records appended but not committed yet must be
+                    // persisted and shipped first: only those can be
+                    // reclaimed.
+                    self.inner.ship_everything_persisted();
+                    self.inner.reclaim(true);
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                r => return r,
             }
-            r => r,
         }
     }
 
@@ -653,6 +666,21 @@ impl Inner {
             match self.log.advance_head(floor) {
                 Ok(c) => tracing::debug!(head = c.pos, "reclaimed"),
                 Err(e) => tracing::warn!(error = %e, floor, "could not advance the reclaim head"),
+            }
+        }
+    }
+
+    /// Persists everything appended and ships it to every reachable replica
+    /// (best effort: errors leave the link down, as in a commit).
+    fn ship_everything_persisted(&self) {
+        let Ok(persisted) = self.log.persist_all() else {
+            return;
+        };
+        for slot in &self.links {
+            if slot.durable.load(Ordering::Acquire) < persisted.pos {
+                let mut link = lock(&slot.link);
+                let _ = link.ensure(&self.env, persisted.pos, persisted.pos);
+                slot.publish(&link);
             }
         }
     }
