@@ -78,9 +78,11 @@ fn replica_image_equals_the_host_log_after_100k_records() {
         host.len(),
         replica.len()
     );
+    // The replica keeps a quarter to a half of the 4 MiB ring (~1,300+
+    // records of ~800 bytes) behind what it applied.
     assert!(
-        in_common >= 1000,
-        "both images must still hold a real history"
+        in_common >= 500,
+        "both images must still hold a real history: {in_common} records in common"
     );
     for d in &replica {
         if let Some(h) = host_by_pos.get(&d.pos) {
