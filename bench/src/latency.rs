@@ -8,6 +8,7 @@ use fabric::replicated::ReplicatedLog;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
+use crate::progress::Progress;
 use crate::stats::{cdf, histogram, us, Summary};
 
 /// One size's three histograms.
@@ -28,7 +29,7 @@ pub(crate) fn run(
     sizes: &[u32],
     iterations: u64,
     warmup: u64,
-    progress: bool,
+    progress: &mut Progress,
 ) -> Result<Vec<SizeRun>, String> {
     let mut out = Vec::with_capacity(sizes.len());
     for &size in sizes {
@@ -42,7 +43,16 @@ pub(crate) fn run(
             write_read: histogram(),
             read: histogram(),
         };
-        for i in 0..warmup + iterations {
+        let total = warmup + iterations;
+        for i in 0..total {
+            progress.update(|| {
+                format!(
+                    "latency {size} B ({}/{}): iteration {}/{total}",
+                    out.len() + 1,
+                    sizes.len(),
+                    i + 1
+                )
+            });
             let t = Instant::now();
             let a = rl
                 .append(&payload)
@@ -67,9 +77,12 @@ pub(crate) fn run(
                 }
             }
         }
-        if progress {
-            eprintln!("tg-bench: latency {size} B done ({iterations} iterations)");
-        }
+        progress.milestone(&format!(
+            "latency {size} B done ({}/{} sizes, {iterations} iterations, p50 {} µs)",
+            out.len() + 1,
+            sizes.len(),
+            us(r.tailguard.value_at_quantile(0.5))
+        ));
         out.push(r);
     }
     Ok(out)
