@@ -46,6 +46,11 @@ const MAX_RECORDS: u64 = 1_000_000_000;
                   tg-bench load --records 1000 --seed 7 > committed.txt"
 )]
 struct Cli {
+    /// Log the fabric's own events on stderr: -v warnings (e.g. a replica
+    /// link going down and retrying), -vv info, -vvv debug. Default: errors
+    /// only, so a failure is the one `tg-bench: ...` line.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -192,17 +197,18 @@ fn check_output(flag: &str, path: Option<&PathBuf>, ext: &str) -> Result<(), Str
     Ok(())
 }
 
-fn write_json(path: Option<&PathBuf>, v: &serde_json::Value) -> Result<(), String> {
+fn write_json(path: Option<&PathBuf>, v: &serde_json::Value, quiet: bool) -> Result<(), String> {
     if let Some(p) = path {
         std::fs::write(p, serde_json::to_string_pretty(v).expect("serialisable"))
             .map_err(|e| format!("--json {}: {e}", p.display()))?;
-        eprintln!("tg-bench: wrote {}", p.display());
+        announce(Some(p), quiet);
     }
     Ok(())
 }
 
-fn announce_plot(path: Option<&PathBuf>) {
-    if let Some(p) = path {
+/// `wrote FILE` on stderr, so a script's log says where the results went.
+fn announce(path: Option<&PathBuf>, quiet: bool) {
+    if let (Some(p), false) = (path, quiet) {
         eprintln!("tg-bench: wrote {}", p.display());
     }
 }
@@ -280,8 +286,9 @@ fn run(cli: Cli) -> Result<(), String> {
                     "parameters": {"sizes": sizes, "iterations": iterations, "warmup": warmup},
                     "results": latency::json(&runs),
                 }),
+                common.quiet,
             )?;
-            announce_plot(plot.as_ref());
+            announce(plot.as_ref(), common.quiet);
             Ok(())
         }
         Cmd::Throughput {
@@ -326,8 +333,9 @@ fn run(cli: Cli) -> Result<(), String> {
                     "parameters": {"threads": threads, "batch": batch, "size_bytes": size, "seconds": seconds},
                     "results": throughput::json(&points, raw),
                 }),
+                common.quiet,
             )?;
-            announce_plot(plot.as_ref());
+            announce(plot.as_ref(), common.quiet);
             Ok(())
         }
         Cmd::Takeover { .. } => Err(
@@ -359,6 +367,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     "parameters": {"records": records, "rate": rate, "seed": seed},
                     "results": done.json(),
                 }),
+                common.quiet,
             )
         }
     }
@@ -366,9 +375,16 @@ fn run(cli: Cli) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => tracing::Level::ERROR,
+        1 => tracing::Level::WARN,
+        2 => tracing::Level::INFO,
+        _ => tracing::Level::DEBUG,
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::WARN)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_max_level(level)
         .init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

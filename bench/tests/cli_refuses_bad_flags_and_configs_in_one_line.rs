@@ -150,6 +150,7 @@ fn help_documents_every_flag() {
                 "--config",
                 "--json",
                 "--quiet",
+                "--verbose",
                 "--sizes",
                 "--iterations",
                 "--warmup",
@@ -162,6 +163,7 @@ fn help_documents_every_flag() {
                 "--config",
                 "--json",
                 "--quiet",
+                "--verbose",
                 "--threads",
                 "--batch",
                 "--size",
@@ -175,12 +177,13 @@ fn help_documents_every_flag() {
                 "--config",
                 "--json",
                 "--quiet",
+                "--verbose",
                 "--records",
                 "--rate",
                 "--seed",
             ],
         ),
-        ("takeover", &["--config"]),
+        ("takeover", &["--config", "--verbose"]),
     ];
     for (sub, want) in flags {
         let out = tg_bench(&[sub, "--help"]);
@@ -203,7 +206,7 @@ fn described(help: &str, flag: &str) -> bool {
     let Some(i) = lines.iter().position(|l| {
         l.trim_start().starts_with('-')
             && l.split_whitespace()
-                .any(|w| w.trim_end_matches(',') == flag)
+                .any(|w| w.trim_end_matches(',').trim_end_matches("...") == flag)
     }) else {
         return false;
     };
