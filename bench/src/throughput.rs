@@ -154,7 +154,8 @@ pub(crate) fn table(points: &[Point], raw_mb_s: f64) -> String {
         ));
     }
     s.push_str(&format!(
-        "raw WRITE bandwidth of the link: {raw_mb_s:.1} MB/s (64 KiB WRITE+READ back to back)\n"
+        "raw WRITE bandwidth of the link: {raw_mb_s:.1} MB/s ({} KiB WRITE+READ back to back on the same QP)\n",
+        MAX_PROBE_LEN / 1024
     ));
     s
 }
