@@ -45,12 +45,17 @@ pub(crate) fn run(
         };
         let total = warmup + iterations;
         for i in 0..total {
+            // Outside the timed sections: drawing costs no measured time.
             progress.update(|| {
+                let step = if i < warmup {
+                    format!("warm-up {}/{warmup}", i + 1)
+                } else {
+                    format!("iteration {}/{iterations}", i - warmup + 1)
+                };
                 format!(
-                    "latency {size} B ({}/{}): iteration {}/{total}",
+                    "latency {size} B ({}/{}): {step}",
                     out.len() + 1,
-                    sizes.len(),
-                    i + 1
+                    sizes.len()
                 )
             });
             let t = Instant::now();
