@@ -8,6 +8,7 @@ use fabric::replicated::ReplicatedLog;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
+use crate::progress::Progress;
 use crate::stats::{cdf, histogram, us, Summary};
 
 /// One size's three histograms.
@@ -28,7 +29,7 @@ pub(crate) fn run(
     sizes: &[u32],
     iterations: u64,
     warmup: u64,
-    progress: bool,
+    progress: &mut Progress,
 ) -> Result<Vec<SizeRun>, String> {
     let mut out = Vec::with_capacity(sizes.len());
     for &size in sizes {
@@ -42,7 +43,21 @@ pub(crate) fn run(
             write_read: histogram(),
             read: histogram(),
         };
-        for i in 0..warmup + iterations {
+        let total = warmup + iterations;
+        for i in 0..total {
+            // Outside the timed sections: drawing costs no measured time.
+            progress.update(|| {
+                let step = if i < warmup {
+                    format!("warm-up {}/{warmup}", i + 1)
+                } else {
+                    format!("iteration {}/{iterations}", i - warmup + 1)
+                };
+                format!(
+                    "latency {size} B ({}/{}): {step}",
+                    out.len() + 1,
+                    sizes.len()
+                )
+            });
             let t = Instant::now();
             let a = rl
                 .append(&payload)
@@ -67,41 +82,66 @@ pub(crate) fn run(
                 }
             }
         }
-        if progress {
-            eprintln!("tg-bench: latency {size} B done ({iterations} iterations)");
-        }
+        progress.milestone(&format!(
+            "latency {size} B done ({}/{} sizes, {iterations} iterations, p50 {} µs)",
+            out.len() + 1,
+            sizes.len(),
+            us(r.tailguard.value_at_quantile(0.5))
+        ));
         out.push(r);
     }
     Ok(out)
 }
 
+/// Width of one number column of the table.
+const COL: usize = 8;
+
 pub(crate) fn table(runs: &[SizeRun]) -> String {
-    let mut s = String::new();
-    s.push_str("size     | tailguard commit µs              | raw WRITE+READ µs       | raw READ µs | commit/raw\n");
-    s.push_str("         |   p50    p90    p99  p99.9    max |   p50    p99  p99.9     |   p50   p99 | p50   p99\n");
-    s.push_str("---------+---------------------------------+-------------------------+-------------+-----------\n");
+    // Groups: (title, column names); every column is COL wide plus a space.
+    let groups: [(&str, &[&str]); 4] = [
+        (
+            "tailguard commit µs",
+            &["p50", "p90", "p99", "p99.9", "max"],
+        ),
+        ("raw WRITE+READ µs", &["p50", "p99", "p99.9"]),
+        ("raw READ µs", &["p50", "p99"]),
+        ("commit ÷ raw W+R", &["p50", "p99"]),
+    ];
+    let width = |cols: usize| cols * (COL + 1);
+    let mut top = format!("{:>9} |", "size");
+    let mut names = format!("{:>9} |", "");
+    let mut rule = format!("{}+", "-".repeat(10));
+    for (title, cols) in groups {
+        top.push_str(&format!(" {title:<w$}|", w = width(cols.len()) - 1));
+        for c in cols {
+            names.push_str(&format!("{c:>COL$} "));
+        }
+        names.push('|');
+        rule.push_str(&format!("{}+", "-".repeat(width(cols.len()))));
+    }
+    let mut s = format!("{top}\n{names}\n{rule}\n");
     for r in runs {
         let (t, w, d) = (
             Summary::of(&r.tailguard),
             Summary::of(&r.write_read),
             Summary::of(&r.read),
         );
-        s.push_str(&format!(
-            "{:>6} B | {:>6} {:>6} {:>6} {:>6} {:>6} | {:>6} {:>6} {:>6}     | {:>5} {:>5} | {:>4.2} {:>5.2}\n",
-            r.size,
-            us(t.p50_ns),
-            us(t.p90_ns),
-            us(t.p99_ns),
-            us(t.p999_ns),
-            us(t.max_ns),
-            us(w.p50_ns),
-            us(w.p99_ns),
-            us(w.p999_ns),
-            us(d.p50_ns),
-            us(d.p99_ns),
-            t.p50_ns as f64 / w.p50_ns.max(1) as f64,
-            t.p99_ns as f64 / w.p99_ns.max(1) as f64,
-        ));
+        let mut line = format!("{:>7} B |", r.size);
+        let mut cells = |vals: &[String]| {
+            for v in vals {
+                line.push_str(&format!("{v:>COL$} "));
+            }
+            line.push('|');
+        };
+        cells(&[t.p50_ns, t.p90_ns, t.p99_ns, t.p999_ns, t.max_ns].map(us));
+        cells(&[w.p50_ns, w.p99_ns, w.p999_ns].map(us));
+        cells(&[d.p50_ns, d.p99_ns].map(us));
+        cells(&[
+            format!("{:.2}", t.p50_ns as f64 / w.p50_ns.max(1) as f64),
+            format!("{:.2}", t.p99_ns as f64 / w.p99_ns.max(1) as f64),
+        ]);
+        s.push_str(&line);
+        s.push('\n');
     }
     s
 }
@@ -132,4 +172,42 @@ pub(crate) fn json(runs: &[SizeRun]) -> Value {
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_columns_line_up_with_large_values() {
+        let mut r = SizeRun {
+            size: 65536,
+            wire_len: 65568,
+            tailguard: histogram(),
+            write_read: histogram(),
+            read: histogram(),
+        };
+        for v in [5_000_000, 970_000_000] {
+            r.tailguard.record(v).unwrap();
+            r.write_read.record(v / 2).unwrap();
+            r.read.record(v / 3).unwrap();
+        }
+        let t = table(&[r]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 4, "{t}");
+        // Every row has its `|` separators in the same columns, and the
+        // rule its `+` there.
+        let at = |l: &str, sep: char| {
+            l.chars()
+                .enumerate()
+                .filter(|c| c.1 == sep)
+                .map(|c| c.0)
+                .collect::<Vec<_>>()
+        };
+        let header = at(lines[0], '|');
+        assert_eq!(at(lines[1], '|'), header, "\n{t}");
+        assert_eq!(at(lines[2], '+'), header, "\n{t}");
+        assert_eq!(at(lines[3], '|'), header, "\n{t}");
+        assert!(lines[3].contains("970457.1"), "{t}");
+    }
 }

@@ -6,6 +6,11 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use fabric::replicated::ReplicatedLog;
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+
+use crate::progress::Progress;
+use crate::stats::{histogram, Summary};
 
 /// The payload of the record with LSN `lsn` under `seed`: 16 to 1039 bytes,
 /// starting with the LSN and seed so a stray record is recognisable.
@@ -24,15 +29,53 @@ pub(crate) fn payload(seed: u64, lsn: u64) -> Vec<u8> {
     p
 }
 
+/// What a load run did, for `--json`.
+#[derive(Debug)]
+pub(crate) struct LoadRun {
+    pub(crate) records: u64,
+    pub(crate) first_lsn: Option<u64>,
+    pub(crate) last_lsn: Option<u64>,
+    pub(crate) payload_bytes: u64,
+    pub(crate) seconds: f64,
+    /// append + commit of each record, ns.
+    pub(crate) commit: Histogram<u64>,
+}
+
+impl LoadRun {
+    pub(crate) fn json(&self) -> Value {
+        json!({
+            "records": self.records,
+            "first_lsn": self.first_lsn,
+            "last_lsn": self.last_lsn,
+            "payload_bytes": self.payload_bytes,
+            "seconds": self.seconds,
+            "records_per_s": self.records as f64 / self.seconds.max(f64::MIN_POSITIVE),
+            "commit": Summary::of(&self.commit).json(),
+        })
+    }
+}
+
 pub(crate) fn run(
     rl: &ReplicatedLog,
     records: u64,
     rate: Option<f64>,
     seed: u64,
-) -> Result<(), String> {
+    progress: &mut Progress,
+) -> Result<LoadRun, String> {
     let out = std::io::stdout();
     let mut out = out.lock();
     let start = Instant::now();
+    let mut run = LoadRun {
+        records: 0,
+        first_lsn: None,
+        last_lsn: None,
+        payload_bytes: 0,
+        seconds: 0.0,
+        commit: histogram(),
+    };
+    // A milestone line every tenth of the run (at least every record on
+    // tiny runs), so a piped log shows it moving without one line a record.
+    let milestone_every = (records / 10).max(1);
     for i in 0..records {
         if let Some(r) = rate {
             let due = start + Duration::from_secs_f64(i as f64 / r);
@@ -41,16 +84,39 @@ pub(crate) fn run(
             }
         }
         let next = rl.log().tail().lsn.0;
-        let a = rl
-            .append(&payload(seed, next))
-            .map_err(|e| format!("append: {e}"))?;
+        let payload = payload(seed, next);
+        let t = Instant::now();
+        let a = rl.append(&payload).map_err(|e| format!("append: {e}"))?;
         debug_assert_eq!(a.lsn.0, next, "single appender: the LSN is the tail's");
         rl.commit(a.lsn)
             .map_err(|e| format!("commit of LSN {}: {e}", a.lsn.0))?;
+        run.commit.saturating_record(
+            u64::try_from(t.elapsed().as_nanos())
+                .unwrap_or(u64::MAX)
+                .max(1),
+        );
+        // Postcondition the drills rely on: committed LSNs strictly increase.
+        assert!(
+            run.last_lsn.is_none_or(|l| a.lsn.0 > l),
+            "LSN {} after {:?}",
+            a.lsn.0,
+            run.last_lsn
+        );
+        run.first_lsn.get_or_insert(a.lsn.0);
+        run.last_lsn = Some(a.lsn.0);
+        run.records += 1;
+        run.payload_bytes += payload.len() as u64;
         writeln!(out, "committed {}", a.lsn.0).map_err(|e| e.to_string())?;
         out.flush().map_err(|e| e.to_string())?;
+        if run.records.is_multiple_of(milestone_every) {
+            progress.milestone(&format!(
+                "load: {}/{records} records committed",
+                run.records
+            ));
+        }
     }
-    Ok(())
+    run.seconds = start.elapsed().as_secs_f64();
+    Ok(run)
 }
 
 #[cfg(test)]

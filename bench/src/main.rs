@@ -5,38 +5,72 @@
 
 mod latency;
 mod load;
+mod plot;
+mod progress;
 mod setup;
 mod stats;
 mod throughput;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
-/// Measure tailguard against the raw RDMA link. Every subcommand reads the
-/// writer side of a YAML config (`log`, `device`, `qp`, `persistence`,
-/// `commit`, `replicas`); the replicas (`tg-replica serve`) must be running.
+use progress::Progress;
+
+/// Bounds on the flags: a typo should not start a run of days.
+const MAX_ITERATIONS: u64 = 10_000_000;
+const MAX_THREADS: usize = 64;
+const MAX_BATCH: usize = 4096;
+const MAX_RECORDS: u64 = 1_000_000_000;
+
+/// Measure tailguard against the raw RDMA link it runs on.
+///
+/// Every subcommand reads the writer side of a YAML config (`log`, `device`,
+/// `qp`, `persistence`, `commit`, `replicas`; see configs/rxe-loopback.yaml),
+/// opens the RDMA device, creates or reopens the log at `log.path` and
+/// connects to every replica, which must be running (`tg-replica serve
+/// --config FILE`). Results go to stdout as a table; progress goes to stderr.
+/// Scenarios and how to read them: bench/README.md.
 #[derive(Debug, Parser)]
-#[command(name = "tg-bench", version, about)]
+#[command(
+    name = "tg-bench",
+    version,
+    about,
+    long_about,
+    after_help = "Examples:\n  tg-replica serve --config configs/rxe-loopback.yaml &\n  \
+                  tg-bench latency --config configs/rxe-loopback.yaml --json lat.json --plot lat.svg\n  \
+                  tg-bench throughput --threads 1,2,4 --batch 1,8 --plot tput.svg\n  \
+                  tg-bench load --records 1000 --seed 7 > committed.txt"
+)]
 struct Cli {
+    /// Log the fabric's own events on stderr: -v warnings (e.g. a replica
+    /// link going down and retrying), -vv info, -vvv debug. Default: errors
+    /// only, so a failure is the one `tg-bench: ...` line.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
 #[derive(Debug, clap::Args)]
 struct Common {
-    /// The writer's config file.
-    #[arg(long, short, default_value = "configs/rxe-loopback.yaml")]
+    /// The writer's YAML config (device, log, replicas).
+    #[arg(
+        long,
+        short,
+        value_name = "FILE",
+        default_value = "configs/rxe-loopback.yaml"
+    )]
     config: PathBuf,
-    /// Also write every figure, the configuration, device, kernel and
-    /// versions to this JSON file.
-    #[arg(long)]
+    /// Also write every figure, the run's parameters, machine, kernel,
+    /// device and versions to this JSON file (schema: bench/schema/).
+    #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// No progress lines on stderr.
-    #[arg(long)]
+    /// No progress on stderr (errors are still printed).
+    #[arg(long, short)]
     quiet: bool,
 }
 
@@ -44,79 +78,172 @@ struct Common {
 enum Cmd {
     /// Commit latency per record size (one outstanding commit), with a raw
     /// WRITE+READ and a raw READ round trip on the same QP as baselines.
+    ///
+    /// Each iteration does, back to back: append + commit one record (the
+    /// tailguard figure), a raw RDMA WRITE of the record's on-wire length
+    /// followed by a READ flush (what a commit costs on the link at
+    /// minimum), and a raw READ of the record's size (perftest's
+    /// ib_read_lat). Warm-up iterations are not recorded. Percentiles come
+    /// from HDR histograms; the ratios commit / raw WRITE+READ are what to
+    /// compare across machines.
     Latency {
         #[command(flatten)]
         common: Common,
-        /// Record sizes in bytes.
+        /// Record sizes in bytes, comma-separated (each 1 B..=128 KiB minus
+        /// the record header, and at most a quarter of log.size-bytes).
         #[arg(
             long,
+            value_name = "BYTES,...",
             value_delimiter = ',',
             default_value = "8,64,512,4096,32768,65536"
         )]
         sizes: Vec<u32>,
-        /// Recorded iterations per size.
-        #[arg(long, default_value_t = 2000)]
+        /// Recorded iterations per size (1..=10000000).
+        #[arg(long, value_name = "N", default_value_t = 2000)]
         iterations: u64,
-        /// Unrecorded iterations before them.
-        #[arg(long, default_value_t = 200)]
+        /// Unrecorded iterations before them, per size (0..=10000000).
+        #[arg(long, value_name = "N", default_value_t = 200)]
         warmup: u64,
+        /// Draw the latency CDFs (tailguard vs raw WRITE+READ vs raw READ,
+        /// one panel per size, log-scale x) to this SVG file.
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<PathBuf>,
     },
     /// Commits/s and MB/s for 1..N appender threads and records per commit,
     /// against the raw WRITE bandwidth of the link.
+    ///
+    /// For each batch size and each thread count, that many threads each
+    /// append BATCH records and commit the last, in a loop, for SECONDS.
+    /// Before the sweep, 128 KiB WRITE+READ pairs on the same QP measure the
+    /// link's raw WRITE bandwidth (for at most 2 s).
     Throughput {
         #[command(flatten)]
         common: Common,
-        /// Appender thread counts.
-        #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+        /// Appender thread counts, comma-separated (1..=64 each).
+        #[arg(
+            long,
+            value_name = "N,...",
+            value_delimiter = ',',
+            default_value = "1,2,4"
+        )]
         threads: Vec<usize>,
-        /// Records per commit.
-        #[arg(long, value_delimiter = ',', default_value = "1,8")]
+        /// Records per commit, comma-separated (1..=4096 each).
+        #[arg(
+            long,
+            value_name = "N,...",
+            value_delimiter = ',',
+            default_value = "1,8"
+        )]
         batch: Vec<usize>,
-        /// Record size in bytes.
-        #[arg(long, default_value_t = 64)]
+        /// Record size in bytes (same bounds as latency --sizes).
+        #[arg(long, value_name = "BYTES", default_value_t = 64)]
         size: u32,
-        /// Seconds per point.
-        #[arg(long, default_value_t = 3.0)]
+        /// Seconds per (threads, batch) point (0.1..=3600).
+        #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
         seconds: f64,
+        /// Draw commits/s and MB/s against threads, one line per batch
+        /// size, with the raw WRITE bandwidth, to this SVG file.
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<PathBuf>,
     },
-    /// Closure takeover time, pre-established vs cold (needs tg-closure).
+    /// Closure takeover time, pre-established vs cold (needs tg-closure,
+    /// not built yet: this subcommand exits with an error).
     Takeover {
         #[command(flatten)]
         common: Common,
     },
     /// A host workload for drills: deterministic records (payload from LSN
     /// and seed), one commit each, printing `committed LSN` as commits return.
+    ///
+    /// Record payloads are 16..=1039 bytes derived from the LSN and the
+    /// seed (the first 16 bytes are the LSN and the seed, little-endian), so
+    /// a checker can recompute any record on any image. Each line on stdout
+    /// is printed only after that record's commit returned.
     Load {
         #[command(flatten)]
         common: Common,
-        /// How many records.
-        #[arg(long)]
+        /// How many records (1..=1000000000).
+        #[arg(long, value_name = "N")]
         records: u64,
         /// Records per second (default: as fast as commits return).
-        #[arg(long)]
+        #[arg(long, value_name = "PER_SECOND")]
         rate: Option<f64>,
         /// Payload seed.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, value_name = "S", default_value_t = 1)]
         seed: u64,
     },
 }
 
-fn write_json(path: &Option<PathBuf>, v: &serde_json::Value) -> Result<(), String> {
-    if let Some(p) = path {
-        std::fs::write(p, serde_json::to_string_pretty(v).expect("serialisable"))
-            .map_err(|e| format!("writing {}: {e}", p.display()))?;
-        eprintln!("tg-bench: wrote {}", p.display());
+/// An output file's folder must exist before a long run starts, not after.
+fn check_output(flag: &str, path: Option<&PathBuf>, ext: &str) -> Result<(), String> {
+    let Some(p) = path else { return Ok(()) };
+    if p.extension().and_then(|e| e.to_str()) != Some(ext) {
+        return Err(format!(
+            "{flag} {}: the file name must end in .{ext}",
+            p.display()
+        ));
+    }
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(format!(
+            "{flag} {}: folder {} does not exist: create it first",
+            p.display(),
+            dir.display()
+        ));
     }
     Ok(())
 }
 
-fn check_sizes(sizes: &[u32], log_size: u64) -> Result<(), String> {
+fn write_json(path: Option<&PathBuf>, v: &serde_json::Value, quiet: bool) -> Result<(), String> {
+    if let Some(p) = path {
+        std::fs::write(p, serde_json::to_string_pretty(v).expect("serialisable"))
+            .map_err(|e| format!("--json {}: {e}", p.display()))?;
+        announce(Some(p), quiet);
+    }
+    Ok(())
+}
+
+/// `wrote FILE` on stderr, so a script's log says where the results went.
+fn announce(path: Option<&PathBuf>, quiet: bool) {
+    if let (Some(p), false) = (path, quiet) {
+        eprintln!("tg-bench: wrote {}", p.display());
+    }
+}
+
+/// Largest payload whose record fits one probe (the raw baseline moves the
+/// record's on-wire length in one WRITE).
+fn max_size_bytes() -> u32 {
+    let max = fabric::mirror::MAX_PROBE_LEN;
+    (1..=max)
+        .rev()
+        .find(|&s| logcore::record_len(u64::from(s)) <= u64::from(max))
+        .unwrap_or(1)
+}
+
+/// Sizes that need no config: 1..=the largest probe.
+fn check_sizes_static(flag: &str, sizes: &[u32]) -> Result<(), String> {
+    let max = max_size_bytes();
+    if sizes.is_empty() {
+        return Err(format!("{flag}: give at least one size in bytes"));
+    }
+    match sizes.iter().find(|&&s| s == 0 || s > max) {
+        Some(s) => Err(format!(
+            "{flag}: {s} bytes is out of range: use 1..={max} bytes"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Sizes against the ring: at most a quarter of it per record.
+fn check_sizes_log(flag: &str, sizes: &[u32], log_size: u64) -> Result<(), String> {
     for &s in sizes {
         let wire = logcore::record_len(u64::from(s));
-        if s == 0 || wire > u64::from(fabric::mirror::MAX_PROBE_LEN) || wire * 4 > log_size {
+        if wire * 4 > log_size {
             return Err(format!(
-                "--sizes: {s} bytes is out of range: 1..={} bytes, and at most a quarter of log.size-bytes ({log_size})",
-                fabric::mirror::MAX_PROBE_LEN - 128
+                "{flag}: {s} bytes is too large for this log: a record ({wire} B on the wire) may take at most a quarter of log.size-bytes ({log_size}); raise log.size-bytes or pick smaller sizes"
             ));
         }
     }
@@ -130,24 +257,39 @@ fn run(cli: Cli) -> Result<(), String> {
             sizes,
             iterations,
             warmup,
+            plot,
         } => {
-            if iterations == 0 {
-                return Err("--iterations must be at least 1".into());
+            if !(1..=MAX_ITERATIONS).contains(&iterations) || warmup > MAX_ITERATIONS {
+                return Err(format!(
+                    "--iterations must be 1..={MAX_ITERATIONS} and --warmup 0..={MAX_ITERATIONS}"
+                ));
             }
-            let (cfg, rl) = setup::writer(&common.config)?;
-            check_sizes(&sizes, cfg.log.size_bytes)?;
-            let env = setup::environment(&cfg, &rl);
-            let runs = latency::run(&rl, &sizes, iterations, warmup, !common.quiet)?;
+            check_sizes_static("--sizes", &sizes)?;
+            check_output("--json", common.json.as_ref(), "json")?;
+            check_output("--plot", plot.as_ref(), "svg")?;
+            let loaded = setup::load(&common.config)?;
+            check_sizes_log("--sizes", &sizes, loaded.cfg.log.size_bytes)?;
+            let rl = setup::connect(&loaded)?;
+            let env = setup::environment(&loaded.cfg, &rl);
+            let mut progress = Progress::new(!common.quiet);
+            let runs = latency::run(&rl, &sizes, iterations, warmup, &mut progress)?;
+            progress.finish();
             println!("tailguard commit latency vs the raw link (same QP, same run), {iterations} iterations per size");
             println!("{}", latency::table(&runs));
+            if let Some(p) = &plot {
+                plot::latency_svg(p, &runs, &setup::machine_caption(&env))?;
+            }
             write_json(
-                &common.json,
+                common.json.as_ref(),
                 &json!({
                     "kind": "latency", "environment": env,
                     "parameters": {"sizes": sizes, "iterations": iterations, "warmup": warmup},
                     "results": latency::json(&runs),
                 }),
-            )
+                common.quiet,
+            )?;
+            announce(plot.as_ref(), common.quiet);
+            Ok(())
         }
         Cmd::Throughput {
             common,
@@ -155,52 +297,94 @@ fn run(cli: Cli) -> Result<(), String> {
             batch,
             size,
             seconds,
+            plot,
         } => {
-            if threads.contains(&0) || batch.contains(&0) || !(0.1..=3600.0).contains(&seconds) {
-                return Err(
-                    "--threads and --batch must be at least 1, --seconds 0.1..=3600".into(),
-                );
+            if threads.is_empty() || threads.iter().any(|&t| !(1..=MAX_THREADS).contains(&t)) {
+                return Err(format!("--threads: each count must be 1..={MAX_THREADS}"));
             }
-            let (cfg, rl) = setup::writer(&common.config)?;
-            check_sizes(&[size], cfg.log.size_bytes)?;
-            let env = setup::environment(&cfg, &rl);
+            if batch.is_empty() || batch.iter().any(|&b| !(1..=MAX_BATCH).contains(&b)) {
+                return Err(format!("--batch: each batch must be 1..={MAX_BATCH} records"));
+            }
+            if !(0.1..=3600.0).contains(&seconds) {
+                return Err(format!("--seconds {seconds}: must be 0.1..=3600"));
+            }
+            check_sizes_static("--size", &[size])?;
+            check_output("--json", common.json.as_ref(), "json")?;
+            check_output("--plot", plot.as_ref(), "svg")?;
+            let loaded = setup::load(&common.config)?;
+            check_sizes_log("--size", &[size], loaded.cfg.log.size_bytes)?;
+            let rl = setup::connect(&loaded)?;
+            let env = setup::environment(&loaded.cfg, &rl);
             let d = Duration::from_secs_f64(seconds);
+            let mut progress = Progress::new(!common.quiet);
+            progress.milestone("measuring the raw WRITE bandwidth of the link");
             let raw = throughput::raw_write_mb_per_s(&rl, d.min(Duration::from_secs(2)))?;
-            let points = throughput::run(&rl, &threads, &batch, size, d, !common.quiet)?;
+            let points = throughput::run(&rl, &threads, &batch, size, d, &mut progress)?;
+            progress.finish();
             println!("tailguard commit throughput, {size}-byte records");
             println!("{}", throughput::table(&points, raw));
+            if let Some(p) = &plot {
+                plot::throughput_svg(p, &points, raw, size, &setup::machine_caption(&env))?;
+            }
             write_json(
-                &common.json,
+                common.json.as_ref(),
                 &json!({
                     "kind": "throughput", "environment": env,
                     "parameters": {"threads": threads, "batch": batch, "size_bytes": size, "seconds": seconds},
                     "results": throughput::json(&points, raw),
                 }),
-            )
+                common.quiet,
+            )?;
+            announce(plot.as_ref(), common.quiet);
+            Ok(())
         }
-        Cmd::Takeover { .. } => {
-            Err("takeover needs tg-closure, which is not built yet (issue #5)".into())
-        }
+        Cmd::Takeover { .. } => Err(
+            "takeover needs tg-closure, which is not built yet (issue #5): use latency, throughput or load".into(),
+        ),
         Cmd::Load {
             common,
             records,
             rate,
             seed,
         } => {
+            if !(1..=MAX_RECORDS).contains(&records) {
+                return Err(format!("--records must be 1..={MAX_RECORDS}"));
+            }
             if rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
                 return Err("--rate must be a positive number of records per second".into());
             }
-            let (_, rl) = setup::writer(&common.config)?;
-            load::run(&rl, records, rate, seed)
+            check_output("--json", common.json.as_ref(), "json")?;
+            let loaded = setup::load(&common.config)?;
+            let rl = setup::connect(&loaded)?;
+            let env = setup::environment(&loaded.cfg, &rl);
+            let mut progress = Progress::new(!common.quiet);
+            let done = load::run(&rl, records, rate, seed, &mut progress)?;
+            progress.finish();
+            write_json(
+                common.json.as_ref(),
+                &json!({
+                    "kind": "load", "environment": env,
+                    "parameters": {"records": records, "rate": rate, "seed": seed},
+                    "results": done.json(),
+                }),
+                common.quiet,
+            )
         }
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => tracing::Level::ERROR,
+        1 => tracing::Level::WARN,
+        2 => tracing::Level::INFO,
+        _ => tracing::Level::DEBUG,
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::WARN)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_max_level(level)
         .init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

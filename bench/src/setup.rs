@@ -1,34 +1,92 @@
 //! The writer a benchmark drives, from a config file, and the facts about
-//! the run that go into its JSON.
+//! the run that go into its JSON. Every failure here is one line saying
+//! what to do: a config that does not load, a device that is not there, a
+//! replica that does not answer.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use fabric::config::Config;
-use fabric::replicated::ReplicatedLog;
+use fabric::config::{Config, ConfigError};
+use fabric::mirror::Probe;
+use fabric::replicated::{ReplicatedLog, ReplicationOptions};
 use logcore::{CreateOptions, Log, OpenError, RegionKind};
 use serde_json::{json, Value};
 
-/// Opens the log at `log.path` (creating it if missing: a replica that
-/// mirrored it before accepts it again) and joins it to its replicas.
-pub(crate) fn writer(cfg_path: &Path) -> Result<(Config, ReplicatedLog), String> {
-    let cfg = Config::from_yaml_file(cfg_path).map_err(|e| e.to_string())?;
+/// A config that loaded and validated, not yet connected to anything.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub(crate) path: PathBuf,
+    pub(crate) cfg: Config,
+    opts: ReplicationOptions,
+    log_path: PathBuf,
+}
+
+/// One line from a config error: the parser's source snippet is dropped and
+/// several validation issues are joined with `; `.
+fn config_error(e: &ConfigError) -> String {
+    let text = e.to_string();
+    match e {
+        ConfigError::Read { .. } => {
+            format!("{text} (pass --config FILE; configs/ holds annotated examples)")
+        }
+        ConfigError::Parse { .. } => format!(
+            "{} (see configs/rxe-loopback.yaml for every key)",
+            text.lines().next().unwrap_or_default()
+        ),
+        _ => text.lines().collect::<Vec<_>>().join("; "),
+    }
+}
+
+/// Reads and validates the writer side of the config at `cfg_path`.
+pub(crate) fn load(cfg_path: &Path) -> Result<Loaded, String> {
+    let cfg = Config::from_yaml_file(cfg_path).map_err(|e| config_error(&e))?;
     let opts = fabric::settings::replication_options(&cfg)
         .map_err(|e| format!("{}: {e}", cfg_path.display()))?;
-    let path = cfg
-        .log
-        .path
-        .clone()
-        .ok_or_else(|| format!("{}: log.path is required for a writer", cfg_path.display()))?;
-    let log = match Log::open(&path, RegionKind::Auto) {
-        Ok(l) => l,
+    let log_path = cfg.log.path.clone().ok_or_else(|| {
+        format!(
+            "{}: log.path is required for a writer: set it to a file the writer may create",
+            cfg_path.display()
+        )
+    })?;
+    Ok(Loaded {
+        path: cfg_path.to_owned(),
+        cfg,
+        opts,
+        log_path,
+    })
+}
+
+/// Opens the device (before touching the log, so a missing device leaves
+/// no file behind), opens the log at `log.path` (creating it if missing: a
+/// replica that mirrored it before accepts it again), joins it to its
+/// replicas and connects to each at once, so an unreachable replica is
+/// reported here and not as a commit timeout later.
+pub(crate) fn connect(l: &Loaded) -> Result<ReplicatedLog, String> {
+    drop(fabric::verbs::Context::open(&l.opts.device, l.opts.port).map_err(|e| e.to_string())?);
+    let path = &l.log_path;
+    let log = match Log::open(path, RegionKind::Auto) {
+        Ok(log) => log,
         Err(OpenError::Region(_)) if !path.exists() => {
-            Log::create(&path, cfg.log.size_bytes, &CreateOptions::default())
-                .map_err(|e| format!("creating the log {}: {e}", path.display()))?
+            Log::create(path, l.cfg.log.size_bytes, &CreateOptions::default()).map_err(|e| {
+                format!(
+                    "creating the log {}: {e} (check log.path in {})",
+                    path.display(),
+                    l.path.display()
+                )
+            })?
         }
-        Err(e) => return Err(format!("opening the log {}: {e}", path.display())),
+        Err(e) => {
+            return Err(format!(
+            "opening the log {}: {e} (delete it to start a fresh log, or point log.path elsewhere)",
+            path.display()
+        ))
+        }
     };
-    let rl = ReplicatedLog::open(log, opts).map_err(|e| e.to_string())?;
-    Ok((cfg, rl))
+    let rl = ReplicatedLog::open(log, l.opts.clone()).map_err(|e| e.to_string())?;
+    for i in 0..l.opts.replicas.len() {
+        // The smallest READ: connects the link (TCP handshake, QP set-up).
+        rl.probe(i, Probe::Read, 8).map_err(|e| e.to_string())?;
+    }
+    Ok(rl)
 }
 
 fn first_line(path: &str, key: &str) -> Option<String> {
@@ -40,7 +98,7 @@ fn first_line(path: &str, key: &str) -> Option<String> {
         .map(|v| v.trim().to_owned())
 }
 
-/// Machine, kernel, device and versions, for the JSON and the table header.
+/// Machine, kernel, device and versions, for the JSON and the plots.
 pub(crate) fn environment(cfg: &Config, rl: &ReplicatedLog) -> Value {
     json!({
         "tailguard_version": env!("CARGO_PKG_VERSION"),
@@ -54,4 +112,18 @@ pub(crate) fn environment(cfg: &Config, rl: &ReplicatedLog) -> Value {
         "log_region": format!("{:?}", rl.log().region().kind()),
         "replicas": cfg.replicas.iter().map(|r| json!({"name": r.name, "control": r.control})).collect::<Vec<_>>(),
     })
+}
+
+/// The machine in one line, for plot captions.
+pub(crate) fn machine_caption(env: &Value) -> String {
+    let s = |k: &str| env[k].as_str().unwrap_or("unknown").to_owned();
+    format!(
+        "machine: {} ({} cpus), kernel {}, device {}, persistence {}, tailguard {}",
+        s("cpu"),
+        env["cpus"],
+        s("kernel"),
+        s("device"),
+        s("persistence"),
+        s("tailguard_version"),
+    )
 }

@@ -9,6 +9,8 @@ use fabric::mirror::{Probe, MAX_PROBE_LEN};
 use fabric::replicated::ReplicatedLog;
 use serde_json::{json, Value};
 
+use crate::progress::Progress;
+
 /// One (threads, batch) point.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Point {
@@ -35,11 +37,12 @@ pub(crate) fn run(
     batches: &[usize],
     size: u32,
     duration: Duration,
-    progress: bool,
+    progress: &mut Progress,
 ) -> Result<Vec<Point>, String> {
     let payload = vec![0xa5_u8; size as usize];
     let wire = logcore::record_len(u64::from(size));
-    let mut out = Vec::new();
+    let total_points = threads.len() * batches.len();
+    let mut out = Vec::with_capacity(total_points);
     for &batch in batches {
         for &t in threads {
             let commits = AtomicU64::new(0);
@@ -72,7 +75,22 @@ pub(crate) fn run(
                         }
                     });
                 }
-                std::thread::sleep(duration);
+                // Sleep in short steps so the progress line moves and a
+                // failed appender ends the point early.
+                let step = Duration::from_millis(100);
+                while start.elapsed() < duration && !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(step.min(duration.saturating_sub(start.elapsed())));
+                    progress.update(|| {
+                        format!(
+                            "throughput point {}/{}: {t} thread(s) x batch {batch}: {:.1}/{:.1} s, {} commits",
+                            out.len() + 1,
+                            total_points,
+                            start.elapsed().as_secs_f64().min(duration.as_secs_f64()),
+                            duration.as_secs_f64(),
+                            commits.load(Ordering::Relaxed)
+                        )
+                    });
+                }
                 stop.store(true, Ordering::Relaxed);
             });
             if let Some(e) = failed.into_inner().unwrap() {
@@ -88,12 +106,11 @@ pub(crate) fn run(
                 bytes: records * wire,
                 seconds,
             };
-            if progress {
-                eprintln!(
-                    "tg-bench: throughput {t} thread(s) x batch {batch}: {:.0} commits/s",
-                    p.commits_per_s()
-                );
-            }
+            progress.milestone(&format!(
+                "throughput point {}/{total_points}: {t} thread(s) x batch {batch}: {:.0} commits/s",
+                out.len() + 1,
+                p.commits_per_s()
+            ));
             out.push(p);
         }
     }
@@ -137,7 +154,8 @@ pub(crate) fn table(points: &[Point], raw_mb_s: f64) -> String {
         ));
     }
     s.push_str(&format!(
-        "raw WRITE bandwidth of the link: {raw_mb_s:.1} MB/s (64 KiB WRITE+READ back to back)\n"
+        "raw WRITE bandwidth of the link: {raw_mb_s:.1} MB/s ({} KiB WRITE+READ back to back on the same QP)\n",
+        MAX_PROBE_LEN / 1024
     ));
     s
 }
