@@ -90,10 +90,12 @@ impl Progress {
     }
 }
 
-/// Record boundaries the replica may move its head to, oldest first: the
-/// cursor at the start of each recent scan round. Bounded: when full the
-/// oldest is dropped (the head then jumps further, never past the cursor).
+/// Record boundaries the replica may move its head to, oldest first: one
+/// every [`MARK_EVERY`] of the ring (64 of them span two rings). Bounded:
+/// when full the oldest is dropped.
 const MAX_MARKS: usize = 64;
+/// Spacing of marks, as a fraction of the ring capacity.
+const MARK_EVERY: u64 = 32;
 
 /// Moves `p.head` so the image keeps between a quarter and a half of a ring
 /// of history behind the cursor: enough for `tg-log dump` and for
@@ -136,7 +138,11 @@ impl Shared {
 
 /// One scan round over `bytes` (a whole replica region): applies what is
 /// valid past `p.cursor`; returns how many records were applied.
-pub fn scan_round(bytes: &[u8], p: &mut Progress) -> usize {
+pub fn scan_round(
+    bytes: &[u8],
+    p: &mut Progress,
+    marks: &mut std::collections::VecDeque<Cursor>,
+) -> usize {
     let (Some(uuid), Some(geometry)) = (p.uuid, p.geometry) else {
         return 0;
     };
@@ -167,6 +173,19 @@ pub fn scan_round(bytes: &[u8], p: &mut Progress) -> usize {
         p.max_epoch = p.max_epoch.max(r.epoch);
         p.max_incarnation = p.max_incarnation.max(u64::from(r.incarnation));
         n += 1;
+        // Remember a record boundary every 1/MARK_EVERY of the ring, so the
+        // head can move to within that of any target however large the
+        // round (one round may cover most of the ring).
+        let at = scan.cursor();
+        if marks
+            .back()
+            .is_none_or(|m| at.pos - m.pos >= geometry.capacity / MARK_EVERY)
+        {
+            if marks.len() == MAX_MARKS {
+                marks.pop_front();
+            }
+            marks.push_back(at);
+        }
     }
     p.cursor = scan.cursor();
     n
@@ -205,15 +224,11 @@ pub fn run(
         }
         let r = region.as_mut().expect("mapped above");
         let before = p.cursor;
-        let applied = scan_round(r.bytes(), &mut p);
+        let applied = scan_round(r.bytes(), &mut p, &mut marks);
         if applied == 0 {
             std::thread::sleep(idle);
             continue;
         }
-        if marks.len() == MAX_MARKS {
-            marks.pop_front();
-        }
-        marks.push_back(before);
         advance_head(&mut p, &mut marks);
         let m = MirrorProgress {
             head: p.head,
@@ -248,5 +263,67 @@ pub fn run(
             lsn = p.cursor.lsn.0,
             "replayed"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+
+    fn progress(capacity: u64, cursor: u64, head: u64) -> Progress {
+        let mut p = Progress::fresh(1);
+        p.geometry = Some(Geometry {
+            ring_offset: 4096,
+            capacity,
+        });
+        p.cursor = Cursor {
+            pos: cursor,
+            lsn: Lsn(cursor / 64 + 1),
+        };
+        p.head = Cursor {
+            pos: head,
+            lsn: Lsn(head / 64 + 1),
+        };
+        p
+    }
+
+    #[test]
+    fn the_head_keeps_a_quarter_to_a_half_of_the_ring() {
+        let cap = 1 << 20;
+        // Marks every 1/32 of the ring up to the cursor.
+        let mut marks: VecDeque<Cursor> = (0..=40)
+            .map(|i| Cursor {
+                pos: i * cap / 32,
+                lsn: Lsn(i + 1),
+            })
+            .collect();
+        let mut p = progress(cap, 40 * cap / 32, 0);
+        advance_head(&mut p, &mut marks);
+        let kept = p.cursor.pos - p.head.pos;
+        assert!(
+            kept >= cap / 4 - cap / 32 && kept <= cap / 4,
+            "kept {kept} of {cap}"
+        );
+        assert_eq!(
+            marks.front().copied(),
+            Some(p.head),
+            "marks before the head are dropped"
+        );
+        // Within half a ring: the head stays.
+        let before = p.head;
+        p.cursor.pos = p.head.pos + cap / 2;
+        advance_head(&mut p, &mut marks);
+        assert_eq!(p.head, before);
+    }
+
+    #[test]
+    fn without_a_usable_mark_the_head_never_passes_the_cursor() {
+        let cap = 1 << 20;
+        let mut marks = VecDeque::new();
+        let mut p = progress(cap, 3 * cap, 0);
+        advance_head(&mut p, &mut marks);
+        assert_eq!(p.head, p.cursor);
     }
 }
