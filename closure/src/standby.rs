@@ -1,0 +1,183 @@
+//! The closure's pre-established resources: the host's log mapped twice
+//! (a read-only mapping registered with the device, the source of every
+//! RDMA WRITE; a read-write one kept for taking the log over), one protection
+//! domain, and per replica a connected queue pair, mirror and control
+//! channel under the closure's own writer identity. Everything the takeover
+//! posts or sends on exists before the host fails.
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fabric::replicated::{connect, Connected, LogIdentity, RegionMemory, ReplicaSpec};
+use fabric::verbs::{Access, Context, MemoryRegion, ProtectionDomain};
+use fabric::wire::{session, Channel};
+use logcore::{Control, Image, LogState, Region, RegionKind};
+
+use crate::error::ClosureError;
+use crate::options::ClosureOptions;
+
+/// One replica as the closure holds it.
+#[derive(Debug)]
+pub struct StandbyLink {
+    /// How to reach it (for reconnects after a failed keep-alive).
+    pub spec: ReplicaSpec,
+    /// The mirror and control channel, `None` after a failed keep-alive
+    /// until a reconnect succeeds.
+    pub conn: Option<Connected<RegionMemory>>,
+}
+
+/// The armed closure: log mapped and registered, mirrors connected.
+#[derive(Debug)]
+pub struct Standby {
+    /// The read-write mapping handed to [`logcore::Log::take_over`]; taken
+    /// by the takeover.
+    pub takeover_region: Option<Region>,
+    /// The registered read-only mapping (keeps the MR's memory alive).
+    pub source: Arc<MemoryRegion<RegionMemory>>,
+    /// What the closure tells replicas about the log.
+    pub identity: LogIdentity,
+    /// One per replica, in config order.
+    pub links: Vec<StandbyLink>,
+    /// Time to open the device, register the log and connect every
+    /// replica from nothing (what a cold agent would pay at takeover).
+    pub cold_connect: Duration,
+    // Declared last: dropped after the MR and QPs that use them.
+    _pd: ProtectionDomain,
+    _ctx: Context,
+}
+
+/// Waits (bounded) for a host running on the log: state `running` with a
+/// writer pid.
+///
+/// # Errors
+/// [`ClosureError::NoHost`] after `wait`.
+pub fn wait_for_host(region: &Region, path: &Path, wait: Duration) -> Result<(), ClosureError> {
+    let control = Control::new(region).map_err(|source| ClosureError::Layout {
+        path: path.to_owned(),
+        source,
+    })?;
+    let start = Instant::now();
+    loop {
+        if control.state() == LogState::Running && control.host_pid() != 0 {
+            return Ok(());
+        }
+        if start.elapsed() >= wait {
+            return Err(ClosureError::NoHost {
+                path: path.to_owned(),
+                waited_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+                state: control.state().name(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Standby {
+    /// Maps the host's log, registers it and connects every replica.
+    ///
+    /// # Errors
+    /// Mapping, layout, verbs and connection errors; a replica that cannot
+    /// be reached at start fails arming (the daemon is restarted by its
+    /// supervisor rather than run half-armed).
+    pub fn prepare(opts: &ClosureOptions, wait_host: Duration) -> Result<Self, ClosureError> {
+        let path = &opts.log_path;
+        let region_err = |source| ClosureError::Region {
+            path: path.clone(),
+            source,
+        };
+        let mut rw = Region::open(path, RegionKind::Auto).map_err(region_err)?;
+        wait_for_host(&rw, path, wait_host)?;
+        let (uuid, geometry, epoch) = {
+            let image = Image::parse(rw.bytes()).map_err(|source| ClosureError::Layout {
+                path: path.clone(),
+                source,
+            })?;
+            let sb = image.superblock();
+            (sb.uuid, sb.geometry, image.control().epoch.max(sb.epoch))
+        };
+        let cold = Instant::now();
+        let ro = Region::open_with(path, RegionKind::Auto, logcore::Access::ReadOnly)
+            .map_err(region_err)?;
+        let len = ro.len();
+        let identity = LogIdentity {
+            uuid,
+            epoch,
+            geometry,
+            region_len: len as u64,
+        };
+        let mem = RegionMemory::new(ro, len).ok_or_else(|| ClosureError::Layout {
+            path: path.clone(),
+            source: logcore::LayoutError::TooSmall {
+                len_bytes: 0,
+                min_bytes: 1,
+            },
+        })?;
+        let ctx = Context::open(&opts.device, opts.port).map_err(ClosureError::Verbs)?;
+        let pd = ProtectionDomain::new(&ctx).map_err(ClosureError::Verbs)?;
+        // Local read only: the device reads the log to send it and may not
+        // write into it (the mapping itself is read-only).
+        let source = Arc::new(
+            MemoryRegion::register(&pd, mem, Access::LOCAL_READ).map_err(ClosureError::Verbs)?,
+        );
+        let mut links = Vec::with_capacity(opts.replicas.len());
+        for spec in &opts.replicas {
+            let c =
+                connect(spec, &opts.connect, &source, &identity).map_err(ClosureError::Connect)?;
+            tracing::info!(replica = %spec.name, durable = c.durable, epoch, "standby mirror connected");
+            links.push(StandbyLink {
+                spec: spec.clone(),
+                conn: Some(c),
+            });
+        }
+        let cold_connect = cold.elapsed();
+        Ok(Standby {
+            takeover_region: Some(rw),
+            source,
+            identity,
+            links,
+            cold_connect,
+            _pd: pd,
+            _ctx: ctx,
+        })
+    }
+
+    /// Exercises every control channel with a status request; a failed one
+    /// is dropped and reconnected (bounded by the connect timeout). Returns
+    /// how many links are up.
+    pub fn keepalive(&mut self, opts: &ClosureOptions) -> usize {
+        let mut up = 0;
+        for link in &mut self.links {
+            if let Some(c) = &mut link.conn {
+                match session::request_status(&mut c.control) {
+                    Ok(st) if st.sealed => {
+                        tracing::warn!(replica = %link.spec.name, epoch = st.epoch, "replica reports the stream sealed");
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(replica = %link.spec.name, error = %e, "keep-alive failed; reconnecting");
+                        link.conn = None;
+                    }
+                }
+            }
+            if link.conn.is_none() {
+                match connect(&link.spec, &opts.connect, &self.source, &self.identity) {
+                    Ok(c) => link.conn = Some(c),
+                    Err(e) => {
+                        tracing::warn!(replica = %link.spec.name, error = %e, "standby mirror down: a takeover now would miss this replica");
+                    }
+                }
+            }
+            up += usize::from(link.conn.is_some());
+        }
+        up
+    }
+}
+
+/// The replica's durable tail by status, on a pre-established channel.
+pub(crate) fn durable_by_status(
+    control: &mut Channel<TcpStream>,
+) -> Result<u64, fabric::wire::SessionError> {
+    session::request_status(control).map(|s| s.durable_tail)
+}
