@@ -39,14 +39,18 @@ pub fn emit(event: &str, v: &Value) {
 /// [`ClosureError`] while arming, watching or taking over.
 pub fn run(opts: &ClosureOptions, wait_host: Duration) -> Result<Outcome, ClosureError> {
     let mut iso = isolation::isolate(&opts.cores);
-    let mut standby = Standby::prepare(opts, wait_host)?;
-    // Everything the takeover uses exists now: lock it in RAM.
-    isolation::lock(&mut iso);
     for w in &iso.warnings {
         tracing::warn!("{w}");
     }
-    // The control block through the registered (read-only) mapping: the
-    // watch only reads it. The Arc keeps it mapped while `standby` is
+    let mut standby = Standby::prepare(opts, wait_host)?;
+    // Everything the takeover uses exists now: lock it in RAM.
+    let before = iso.warnings.len();
+    isolation::lock(&mut iso);
+    for w in &iso.warnings[before..] {
+        tracing::warn!("{w}");
+    }
+    // The control block through the registered mapping: the watch only
+    // reads it. The Arc keeps it mapped while `standby` is
     // borrowed mutably by the takeover.
     let source = std::sync::Arc::clone(&standby.source);
     let control =

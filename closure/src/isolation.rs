@@ -148,6 +148,26 @@ mod tests {
     }
 
     #[test]
+    fn pinning_applies_to_the_calling_thread() {
+        // On a thread of its own, so the test harness's threads keep their CPUs.
+        let list = std::thread::spawn(|| {
+            let r = isolate(&[0]);
+            assert!(r.pinned, "{r:?}");
+            std::fs::read_to_string("/proc/thread-self/status")
+                .unwrap()
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("Cpus_allowed_list:")
+                        .map(|v| v.trim().to_owned())
+                })
+                .unwrap()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(list, "0");
+    }
+
+    #[test]
     fn pinning_to_an_impossible_core_warns_instead_of_failing() {
         let r = isolate(&[1023]);
         assert!(!r.pinned);

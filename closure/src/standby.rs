@@ -1,6 +1,6 @@
 //! The closure's pre-established resources: the host's log mapped twice
-//! (a read-only mapping registered with the device, the source of every
-//! RDMA WRITE; a read-write one kept for taking the log over), one protection
+//! (one registered with the device for local reads only, the source of
+//! every RDMA WRITE; one kept for taking the log over), one protection
 //! domain, and per replica a connected queue pair, mirror and control
 //! channel under the closure's own writer identity. Everything the takeover
 //! posts or sends on exists before the host fails.
@@ -34,7 +34,7 @@ pub struct Standby {
     /// The read-write mapping handed to [`logcore::Log::take_over`]; taken
     /// by the takeover.
     pub takeover_region: Option<Region>,
-    /// The registered read-only mapping (keeps the MR's memory alive).
+    /// The registered mapping (keeps the MR's memory alive).
     pub source: Arc<MemoryRegion<RegionMemory>>,
     /// What the closure tells replicas about the log.
     pub identity: LogIdentity,
@@ -89,6 +89,7 @@ impl Standby {
         };
         let mut rw = Region::open(path, RegionKind::Auto).map_err(region_err)?;
         wait_for_host(&rw, path, wait_host)?;
+        tracing::info!(log = %path.display(), "host running on the log; preparing the standby");
         let (uuid, geometry, epoch) = {
             let image = Image::parse(rw.bytes()).map_err(|source| ClosureError::Layout {
                 path: path.clone(),
@@ -98,16 +99,20 @@ impl Standby {
             (sb.uuid, sb.geometry, image.control().epoch.max(sb.epoch))
         };
         let cold = Instant::now();
-        let ro = Region::open_with(path, RegionKind::Auto, logcore::Access::ReadOnly)
-            .map_err(region_err)?;
-        let len = ro.len();
+        // A read-write mapping, though the device only reads it: Linux pins
+        // the pages of a long-term registration for writing, and
+        // `ibv_reg_mr` on a read-only mapping fails with EFAULT (seen with
+        // rxe on 6.1). The registration's access flags are what keep the
+        // device from writing.
+        let mapped = Region::open(path, RegionKind::Auto).map_err(region_err)?;
+        let len = mapped.len();
         let identity = LogIdentity {
             uuid,
             epoch,
             geometry,
             region_len: len as u64,
         };
-        let mem = RegionMemory::new(ro, len).ok_or_else(|| ClosureError::Layout {
+        let mem = RegionMemory::new(mapped, len).ok_or_else(|| ClosureError::Layout {
             path: path.clone(),
             source: logcore::LayoutError::TooSmall {
                 len_bytes: 0,
@@ -116,11 +121,13 @@ impl Standby {
         })?;
         let ctx = Context::open(&opts.device, opts.port).map_err(ClosureError::Verbs)?;
         let pd = ProtectionDomain::new(&ctx).map_err(ClosureError::Verbs)?;
+        tracing::info!(device = %opts.device, "device opened");
         // Local read only: the device reads the log to send it and may not
-        // write into it (the mapping itself is read-only).
+        // write into it.
         let source = Arc::new(
             MemoryRegion::register(&pd, mem, Access::LOCAL_READ).map_err(ClosureError::Verbs)?,
         );
+        tracing::info!(len_bytes = len, "log registered (device may only read it)");
         let mut links = Vec::with_capacity(opts.replicas.len());
         for spec in &opts.replicas {
             let c =
