@@ -239,6 +239,12 @@ impl Log {
     /// is `take_over` then [`Log::seal`], which leaves the log `sealed` for
     /// the restarted host to [`Log::begin_epoch`].
     ///
+    /// Unlike [`Log::from_region`], the scan starts at the recorded
+    /// persisted tail, not the head: it confirms that tail (or extends it
+    /// over records persisted but not yet recorded) in time proportional to
+    /// the unrecorded tail, so [`Recovery::records`] counts only the
+    /// records found past the recorded tail.
+    ///
     /// # Errors
     /// As [`Log::from_region`], except [`OpenError::InUse`].
     pub fn take_over(region: Region) -> Result<Self, OpenError> {
@@ -268,7 +274,16 @@ impl Log {
                     pid: c.host_pid,
                 });
             }
-            let scan = image.scan().map_err(layout)?;
+            // A takeover trusts the records before the recorded persisted
+            // tail (the writer persisted and recorded them, and the replicas
+            // already hold most of them) and scans only from there: its
+            // cost is the unrecorded tail, not the whole log.
+            let scan = if take_over {
+                image.scan_from(c.persisted)
+            } else {
+                image.scan()
+            }
+            .map_err(layout)?;
             let summary = scan
                 .finish()
                 .map_err(|source: ScanError| OpenError::Corrupt {
