@@ -7,6 +7,7 @@ mod latency;
 mod load;
 mod setup;
 mod stats;
+mod takeover;
 mod throughput;
 
 use std::path::PathBuf;
@@ -79,10 +80,23 @@ enum Cmd {
         #[arg(long, default_value_t = 3.0)]
         seconds: f64,
     },
-    /// Closure takeover time, pre-established vs cold (needs tg-closure).
+    /// Closure takeover time for a tail of N records the replica lacks:
+    /// shipped through the closure's pre-established mirrors, next to a
+    /// cold agent that must first open the device, register the log and
+    /// connect (the same tail, the same run). Needs a `sync` config with a
+    /// `closure:` section whose name is on the replicas' allow-lists.
     Takeover {
         #[command(flatten)]
         common: Common,
+        /// Tail lengths in records.
+        #[arg(long, value_delimiter = ',', default_value = "1,100,10000")]
+        tails: Vec<u64>,
+        /// Measurements per tail length.
+        #[arg(long, default_value_t = 3)]
+        iterations: u64,
+        /// Payload bytes per record.
+        #[arg(long, default_value_t = 64)]
+        size: u32,
     },
     /// A host workload for drills: deterministic records (payload from LSN
     /// and seed), one commit each, printing `committed LSN` as commits return.
@@ -178,8 +192,39 @@ fn run(cli: Cli) -> Result<(), String> {
                 }),
             )
         }
-        Cmd::Takeover { .. } => {
-            Err("takeover needs tg-closure, which is not built yet (issue #5)".into())
+        Cmd::Takeover {
+            common,
+            tails,
+            iterations,
+            size,
+        } => {
+            if iterations == 0 || tails.is_empty() || tails.contains(&0) {
+                return Err(
+                    "--tails must be at least 1 record each, --iterations at least 1".into(),
+                );
+            }
+            let (cfg, rl) = setup::writer(&common.config)?;
+            check_sizes(&[size], cfg.log.size_bytes)?;
+            let env = setup::environment(&cfg, &rl);
+            let points = takeover::run(
+                &cfg,
+                &common.config,
+                &rl,
+                &tails,
+                iterations,
+                size,
+                !common.quiet,
+            )?;
+            println!("closure takeover: tail shipped and durable, pre-established vs cold connect (same run), {iterations} runs per tail, {size}-byte records");
+            println!("{}", takeover::table(&points));
+            write_json(
+                &common.json,
+                &json!({
+                    "kind": "takeover", "environment": env,
+                    "parameters": {"tails": tails, "iterations": iterations, "size_bytes": size},
+                    "results": takeover::json(&points),
+                }),
+            )
         }
         Cmd::Load {
             common,

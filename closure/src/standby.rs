@@ -5,18 +5,28 @@
 //! channel under the closure's own writer identity. Everything the takeover
 //! posts or sends on exists before the host fails.
 
-use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fabric::replicated::{connect, Connected, LogIdentity, RegionMemory, ReplicaSpec};
 use fabric::verbs::{Access, Context, MemoryRegion, ProtectionDomain};
-use fabric::wire::{session, Channel};
+use fabric::wire::session;
 use logcore::{Control, Image, LogState, Region, RegionKind};
 
 use crate::error::ClosureError;
 use crate::options::ClosureOptions;
+
+/// Where [`Standby::ship`] starts on each replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShipFrom {
+    /// Where this mirror last shipped to.
+    Mirror,
+    /// The replica's durable tail, asked by status on the control channel.
+    ReplicaStatus,
+    /// A given position (a replica known to hold everything before it).
+    At(u64),
+}
 
 /// One replica as the closure holds it.
 #[derive(Debug)]
@@ -150,6 +160,62 @@ impl Standby {
         })
     }
 
+    /// Ships `[from, to)` to every replica with the pre-established
+    /// mirrors and makes it durable there; returns the bytes shipped
+    /// (summed over replicas). With [`ShipFrom::ReplicaStatus`] each
+    /// replica's durable tail is asked first and pushed to `durable_seen`.
+    ///
+    /// # Errors
+    /// [`ClosureError::NotConnected`], [`ClosureError::Diverged`] (a replica
+    /// ahead of `to`), [`ClosureError::Ship`].
+    pub fn ship(
+        &mut self,
+        to: u64,
+        from: ShipFrom,
+        durable_seen: &mut Vec<(String, u64)>,
+    ) -> Result<u64, ClosureError> {
+        let mut shipped = 0;
+        for link in &mut self.links {
+            let name = &link.spec.name;
+            let Some(c) = &mut link.conn else {
+                return Err(ClosureError::NotConnected {
+                    replica: name.clone(),
+                });
+            };
+            let start = match from {
+                ShipFrom::Mirror => None,
+                ShipFrom::At(pos) => Some(pos),
+                // The host shipped past what this standby mirror knows: ask.
+                // A status failure leaves the mirror's own (older) position:
+                // re-shipping bytes the replica holds writes the same bytes.
+                ShipFrom::ReplicaStatus => Some(match session::request_status(&mut c.control) {
+                    Ok(st) => st.durable_tail,
+                    Err(e) => {
+                        tracing::warn!(replica = %name, error = %e, "status failed; shipping from the standby's last position");
+                        c.mirror.durable()
+                    }
+                }),
+            };
+            if let Some(durable) = start {
+                if durable > to {
+                    return Err(ClosureError::Diverged {
+                        replica: name.clone(),
+                        replica_durable: durable,
+                        local_tail: to,
+                    });
+                }
+                if from == ShipFrom::ReplicaStatus {
+                    durable_seen.push((name.clone(), durable));
+                }
+                c.mirror.rebase(durable);
+            }
+            let first = c.mirror.durable();
+            c.mirror.ship(to).map_err(ClosureError::Ship)?;
+            shipped += to - first;
+        }
+        Ok(shipped)
+    }
+
     /// Exercises every control channel with a status request; a failed one
     /// is dropped and reconnected (bounded by the connect timeout). Returns
     /// how many links are up.
@@ -180,11 +246,4 @@ impl Standby {
         }
         up
     }
-}
-
-/// The replica's durable tail by status, on a pre-established channel.
-pub(crate) fn durable_by_status(
-    control: &mut Channel<TcpStream>,
-) -> Result<u64, fabric::wire::SessionError> {
-    session::request_status(control).map(|s| s.durable_tail)
 }

@@ -38,7 +38,7 @@ use serde_json::{json, Value};
 use crate::error::ClosureError;
 use crate::liveness::Verdict;
 use crate::options::ClosureOptions;
-use crate::standby::{durable_by_status, Standby};
+use crate::standby::{ShipFrom, Standby};
 
 /// What a takeover did, with the time of each step from detection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,51 +108,6 @@ fn us(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
-/// Ships `[replica durable, to)` to every replica; the first call per
-/// replica (`rebase`) starts from its reported durable tail. Returns bytes
-/// shipped.
-fn ship_all(
-    standby: &mut Standby,
-    to: u64,
-    rebase: bool,
-    durable_seen: &mut Vec<(String, u64)>,
-) -> Result<u64, ClosureError> {
-    let mut shipped = 0;
-    for link in &mut standby.links {
-        let name = &link.spec.name;
-        let Some(c) = &mut link.conn else {
-            return Err(ClosureError::NotConnected {
-                replica: name.clone(),
-            });
-        };
-        if rebase {
-            // The host shipped past what this standby mirror knows; ask.
-            // A status failure leaves the mirror's own (older) position:
-            // re-shipping bytes the replica holds writes the same bytes.
-            let durable = match durable_by_status(&mut c.control) {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::warn!(replica = %name, error = %e, "status failed; shipping from the standby's last position");
-                    c.mirror.durable()
-                }
-            };
-            if durable > to {
-                return Err(ClosureError::Diverged {
-                    replica: name.clone(),
-                    replica_durable: durable,
-                    local_tail: to,
-                });
-            }
-            durable_seen.push((name.clone(), durable));
-            c.mirror.rebase(durable);
-        }
-        let from = c.mirror.durable();
-        c.mirror.ship(to).map_err(ClosureError::Ship)?;
-        shipped += to - from;
-    }
-    Ok(shipped)
-}
-
 /// Runs the takeover on an armed standby. `detected` is when the verdict
 /// was reached (every duration is measured from it).
 ///
@@ -189,13 +144,13 @@ pub fn take_over(
     );
 
     let mut replica_durable = Vec::with_capacity(standby.links.len());
-    let mut shipped = ship_all(standby, tail.pos, true, &mut replica_durable)?;
+    let mut shipped = standby.ship(tail.pos, ShipFrom::ReplicaStatus, &mut replica_durable)?;
     let tail_durable_us = us(detected);
     tracing::info!(tail = tail.pos, elapsed_us = tail_durable_us, replicas = ?replica_durable, "takeover: tail durable on every replica");
 
     let seal_lsn = log.seal().map_err(ClosureError::Seal)?;
     let sealed_at = log.persisted().pos;
-    shipped += ship_all(standby, sealed_at, false, &mut replica_durable)?;
+    shipped += standby.ship(sealed_at, ShipFrom::Mirror, &mut replica_durable)?;
     let seal_durable_us = us(detected);
     tracing::info!(
         seal_lsn = seal_lsn.0,

@@ -106,6 +106,10 @@ fn rdma_sigkill_takeover_ships_every_local_record() {
             r["tail"], r["recorded_tail"], r["replica_durable"], r["shipped_bytes"], r["recover_us"],
             r["tail_durable_us"], r["seal_durable_us"], r["sealed_us"], a["cold_connect_us"], round_start.elapsed(),
         );
+        if round == 0 {
+            // The closure's own step log (arming and takeover, timed).
+            eprintln!("closure log, round 0:\n{}", node.log("closure.err"));
+        }
         figures.push((
             r["tail_durable_us"].as_u64().unwrap(),
             r["shipped_bytes"].as_u64().unwrap(),
