@@ -22,11 +22,20 @@ use crate::options::ClosureOptions;
 pub enum ShipFrom {
     /// Where this mirror last shipped to.
     Mirror,
-    /// The replica's durable tail, asked by status on the control channel.
+    /// The replica's durable tail: the last one this standby knows (from
+    /// its connect or its last keep-alive status) when that is within
+    /// [`RESHIP_MAX_BYTES`] of the target, else asked by status on the
+    /// control channel (one round trip).
     ReplicaStatus,
     /// A given position (a replica known to hold everything before it).
     At(u64),
 }
+
+/// Largest range [`Standby::ship`] re-ships from the last known durable
+/// tail instead of asking the replica: bytes the replica already holds are
+/// rewritten with the same bytes, which for a short range costs less than
+/// a control-channel round trip.
+pub const RESHIP_MAX_BYTES: u64 = 64 << 10;
 
 /// One replica as the closure holds it.
 #[derive(Debug)]
@@ -122,11 +131,13 @@ impl Standby {
             geometry,
             region_len: len as u64,
         };
+        // Only an empty mapping is refused, and the superblock was parsed
+        // from one of the same file.
         let mem = RegionMemory::new(mapped, len).ok_or_else(|| ClosureError::Layout {
             path: path.clone(),
             source: logcore::LayoutError::TooSmall {
-                len_bytes: 0,
-                min_bytes: 1,
+                len_bytes: len as u64,
+                min_bytes: (logcore::CONTROL_OFFSET + logcore::CONTROL_LEN) as u64,
             },
         })?;
         let ctx = Context::open(&opts.device, opts.port).map_err(ClosureError::Verbs)?;
@@ -188,6 +199,11 @@ impl Standby {
                 // The host shipped past what this standby mirror knows: ask.
                 // A status failure leaves the mirror's own (older) position:
                 // re-shipping bytes the replica holds writes the same bytes.
+                ShipFrom::ReplicaStatus
+                    if to.saturating_sub(c.mirror.durable()) <= RESHIP_MAX_BYTES =>
+                {
+                    Some(c.mirror.durable())
+                }
                 ShipFrom::ReplicaStatus => Some(match session::request_status(&mut c.control) {
                     Ok(st) => st.durable_tail,
                     Err(e) => {
@@ -224,10 +240,16 @@ impl Standby {
         for link in &mut self.links {
             if let Some(c) = &mut link.conn {
                 match session::request_status(&mut c.control) {
-                    Ok(st) if st.sealed => {
-                        tracing::warn!(replica = %link.spec.name, epoch = st.epoch, "replica reports the stream sealed");
+                    Ok(st) => {
+                        if st.sealed {
+                            tracing::warn!(replica = %link.spec.name, epoch = st.epoch, "replica reports the stream sealed");
+                        }
+                        // What the host has made durable there: a takeover
+                        // ships from here (the replica never loses it).
+                        if st.durable_tail > c.mirror.durable() {
+                            c.mirror.rebase(st.durable_tail);
+                        }
                     }
-                    Ok(_) => {}
                     Err(e) => {
                         tracing::warn!(replica = %link.spec.name, error = %e, "keep-alive failed; reconnecting");
                         link.conn = None;

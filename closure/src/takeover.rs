@@ -8,8 +8,9 @@
 //!    the real tail (the control block's persisted tail, confirmed and
 //!    possibly extended by the scan: records the host wrote but had not
 //!    yet recorded as persisted are flushed and kept).
-//! 2. `ship`: per replica, its durable tail by status on the
-//!    pre-established channel, then the pre-established [`Mirror`] ships
+//! 2. `ship`: per replica, its durable tail (the last one known from the
+//!    keep-alive when the gap is short, else asked by status on the
+//!    pre-established channel), then the pre-established [`Mirror`] ships
 //!    `[durable, tail)` with WRITEs and a flush. At the end of this step the
 //!    tail is durable on every replica.
 //! 3. `seal`: a seal record for the epoch is appended and persisted locally
