@@ -109,6 +109,30 @@ fn us(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
+/// Starts the restart command (argv, no shell, stdin closed) without
+/// waiting for it; returns its pid.
+///
+/// # Errors
+/// [`ClosureError::Restart`] when it cannot be started (or `argv` is
+/// empty, which config validation already refuses).
+pub fn spawn_restart(argv: &[String]) -> Result<u32, ClosureError> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(ClosureError::Restart {
+            program: String::new(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"),
+        });
+    };
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(|source| ClosureError::Restart {
+            program: program.clone(),
+            source,
+        })?;
+    Ok(child.id())
+}
+
 /// Runs the takeover on an armed standby. `detected` is when the verdict
 /// was reached (every duration is measured from it).
 ///
@@ -195,17 +219,10 @@ pub fn take_over(
     let (restart_us, restart_pid) = match &opts.restart {
         None => (None, None),
         Some(argv) => {
-            let child = Command::new(&argv[0])
-                .args(&argv[1..])
-                .stdin(Stdio::null())
-                .spawn()
-                .map_err(|source| ClosureError::Restart {
-                    program: argv[0].clone(),
-                    source,
-                })?;
+            let pid = spawn_restart(argv)?;
             let t = us(detected);
-            tracing::info!(pid = child.id(), elapsed_us = t, command = ?argv, "takeover: restart command started");
-            (Some(t), Some(child.id()))
+            tracing::info!(pid, elapsed_us = t, command = ?argv, "takeover: restart command started");
+            (Some(t), Some(pid))
         }
     };
     Ok(TakeoverReport {

@@ -30,7 +30,7 @@ fn rdma_sigkill_takeover_ships_every_local_record() {
         // Paced, so the host, the replica and the closure share the VM's
         // two emulated CPUs without starving each other; async commits
         // still let the replica lag.
-        let (mut host, host_out) = node.start_host(1_000_000, 100 + round, Some(500));
+        let (mut host, host_out) = node.start_host(1_000_000, 100 + round, Some(2000));
         let mut committed = 0u64;
         let note = |l: &str, committed: &mut u64| {
             if let Some(n) = l.strip_prefix("committed ") {
