@@ -9,6 +9,7 @@ mod plot;
 mod progress;
 mod setup;
 mod stats;
+mod takeover;
 mod throughput;
 
 use std::path::{Path, PathBuf};
@@ -146,11 +147,23 @@ enum Cmd {
         #[arg(long, value_name = "FILE.svg")]
         plot: Option<PathBuf>,
     },
-    /// Closure takeover time, pre-established vs cold (needs tg-closure,
-    /// not built yet: this subcommand exits with an error).
+    /// Closure takeover time for a tail of N records the replica lacks:
+    /// shipped through the closure's pre-established mirrors, next to a
+    /// cold agent that must first open the device, register the log and
+    /// connect (the same tail, the same run). Needs a `sync` config with a
+    /// `closure:` section whose name is on the replicas' allow-lists.
     Takeover {
         #[command(flatten)]
         common: Common,
+        /// Tail lengths in records.
+        #[arg(long, value_delimiter = ',', default_value = "1,100,10000")]
+        tails: Vec<u64>,
+        /// Measurements per tail length.
+        #[arg(long, default_value_t = 3)]
+        iterations: u64,
+        /// Payload bytes per record.
+        #[arg(long, default_value_t = 64)]
+        size: u32,
     },
     /// A host workload for drills: deterministic records (payload from LSN
     /// and seed), one commit each, printing `committed LSN` as commits return.
@@ -303,7 +316,9 @@ fn run(cli: Cli) -> Result<(), String> {
                 return Err(format!("--threads: each count must be 1..={MAX_THREADS}"));
             }
             if batch.is_empty() || batch.iter().any(|&b| !(1..=MAX_BATCH).contains(&b)) {
-                return Err(format!("--batch: each batch must be 1..={MAX_BATCH} records"));
+                return Err(format!(
+                    "--batch: each batch must be 1..={MAX_BATCH} records"
+                ));
             }
             if !(0.1..=3600.0).contains(&seconds) {
                 return Err(format!("--seconds {seconds}: must be 0.1..=3600"));
@@ -338,9 +353,47 @@ fn run(cli: Cli) -> Result<(), String> {
             announce(plot.as_ref(), common.quiet);
             Ok(())
         }
-        Cmd::Takeover { .. } => Err(
-            "takeover needs tg-closure, which is not built yet (issue #5): use latency, throughput or load".into(),
-        ),
+        Cmd::Takeover {
+            common,
+            tails,
+            iterations,
+            size,
+        } => {
+            if iterations == 0 || tails.is_empty() || tails.contains(&0) {
+                return Err(
+                    "--tails must be at least 1 record each, --iterations at least 1".into(),
+                );
+            }
+            check_sizes_static("--size", &[size])?;
+            check_output("--json", common.json.as_ref(), "json")?;
+            let loaded = setup::load(&common.config)?;
+            check_sizes_log("--size", &[size], loaded.cfg.log.size_bytes)?;
+            let rl = setup::connect(&loaded)?;
+            let env = setup::environment(&loaded.cfg, &rl);
+            let points = takeover::run(
+                &loaded.cfg,
+                &common.config,
+                &rl,
+                &tails,
+                iterations,
+                size,
+                !common.quiet,
+            )?;
+            println!(
+                "closure takeover: tail shipped and durable, pre-established vs cold connect (same run), \
+                 {iterations} runs per tail, {size}-byte records"
+            );
+            println!("{}", takeover::table(&points));
+            write_json(
+                common.json.as_ref(),
+                &json!({
+                    "kind": "takeover", "environment": env,
+                    "parameters": {"tails": tails, "iterations": iterations, "size_bytes": size},
+                    "results": takeover::json(&points),
+                }),
+                common.quiet,
+            )
+        }
         Cmd::Load {
             common,
             records,

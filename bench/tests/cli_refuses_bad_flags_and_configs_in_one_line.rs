@@ -63,7 +63,14 @@ fn out_of_range_flags_are_refused_before_the_config_is_read() {
             &["load", "--records", "10", "--rate=-1"],
             "--rate must be a positive number",
         ),
-        (&["takeover"], "takeover needs tg-closure"),
+        (
+            &["takeover", "--tails", "0"],
+            "--tails must be at least 1 record each",
+        ),
+        (
+            &["takeover", "--iterations", "0"],
+            "--iterations at least 1",
+        ),
     ];
     for (args, what) in cases {
         let mut a = args.to_vec();
@@ -183,7 +190,18 @@ fn help_documents_every_flag() {
                 "--seed",
             ],
         ),
-        ("takeover", &["--config", "--verbose"]),
+        (
+            "takeover",
+            &[
+                "--config",
+                "--json",
+                "--quiet",
+                "--verbose",
+                "--tails",
+                "--iterations",
+                "--size",
+            ],
+        ),
     ];
     for (sub, want) in flags {
         let out = tg_bench(&[sub, "--help"]);

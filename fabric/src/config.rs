@@ -65,6 +65,77 @@ pub struct Config {
     /// absent.
     #[serde(default)]
     pub replica: Option<ReplicaServer>,
+    /// The closure daemon (`tg-closure`) that watches this writer and ships
+    /// its log tail when it fails. Needs the writer side (`name`,
+    /// `log.path`, `replicas`). Default absent: no closure, and the writer
+    /// keeps no heartbeat.
+    #[serde(default)]
+    pub closure: Option<ClosureSection>,
+}
+
+/// Most cores the closure may be pinned to.
+pub const MAX_CLOSURE_CORES: usize = 64;
+/// Most arguments of the closure's restart command.
+pub const MAX_RESTART_ARGS: usize = 64;
+
+/// The closure daemon (`tg-closure`): its identity on the replicas, where
+/// it runs, how it judges the host, and what it runs after a takeover.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ClosureSection {
+    /// The closure's writer name on every replica's allow-list (a distinct
+    /// identity from the host's `name`), e.g. `host-a-closure`. Required;
+    /// same character set as writer names; must differ from `name`.
+    pub name: String,
+    /// The key the closure shares with every replica (hex or raw, at least
+    /// 32 bytes, mode 0600 or stricter). Required; relative to the config
+    /// file's directory.
+    pub key_file: PathBuf,
+    /// CPU numbers the daemon pins itself to (`sched_setaffinity`); they
+    /// should be sequestered from other work (`isolcpus=`/`nohz_full=` or a
+    /// cpuset cgroup, see README). Default empty: not pinned (a warning
+    /// says so). At most [`MAX_CLOSURE_CORES`] entries, each 0..=1023,
+    /// unique.
+    #[serde(default)]
+    pub cores: Vec<u32>,
+    /// How long the host's heartbeat may stay unchanged before the host is
+    /// judged hung, in milliseconds. A host that has never beaten while
+    /// watched is judged by its pid only. Default 1000; bounds 10..=600000;
+    /// at least twice `heartbeat-interval-ms`.
+    #[serde(default = "default_heartbeat_timeout_ms")]
+    pub heartbeat_timeout_ms: u64,
+    /// How often the host (`ReplicatedLog`) bumps its heartbeat, in
+    /// milliseconds. Default 100; bounds 1..=60000.
+    #[serde(default = "default_heartbeat_interval_ms")]
+    pub heartbeat_interval_ms: u64,
+    /// Longest wait of the daemon's watch loop between checks of the
+    /// heartbeat and the control block, in milliseconds (host death wakes
+    /// it at once through the pidfd). Default 10; bounds 1..=10000.
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+    /// How often each pre-established control channel is exercised with a
+    /// status request (keep-alive), in milliseconds. Default 1000; bounds
+    /// 10..=600000.
+    #[serde(default = "default_keepalive_ms")]
+    pub keepalive_ms: u64,
+    /// Command run after a takeover (argv, no shell), e.g.
+    /// `[systemctl, restart, host-a.service]`. Default absent: nothing is
+    /// run. 1..=[`MAX_RESTART_ARGS`] non-empty arguments when set.
+    #[serde(default)]
+    pub restart: Option<Vec<String>>,
+}
+
+fn default_heartbeat_timeout_ms() -> u64 {
+    1000
+}
+fn default_heartbeat_interval_ms() -> u64 {
+    100
+}
+fn default_poll_interval_ms() -> u64 {
+    10
+}
+fn default_keepalive_ms() -> u64 {
+    1000
 }
 
 /// Most replicas one writer mirrors to.
@@ -507,6 +578,9 @@ impl Config {
         if let Some(p) = &mut self.log.path {
             fix(p);
         }
+        if let Some(c) = &mut self.closure {
+            fix(&mut c.key_file);
+        }
         if let Some(s) = &mut self.replica {
             fix(&mut s.region);
             fix(&mut s.epoch_file);
@@ -625,6 +699,9 @@ impl Config {
                 v.push(at("key-file"), "must not be empty");
             }
         }
+        if let Some(c) = &self.closure {
+            self.validate_closure(c, &mut v);
+        }
         if let Some(s) = &self.replica {
             if let Err(why) = check_host_port(&s.listen) {
                 v.push("replica.listen", why);
@@ -658,6 +735,96 @@ impl Config {
             }
         }
         v.finish()
+    }
+}
+
+impl Config {
+    fn validate_closure(&self, c: &ClosureSection, v: &mut Issues) {
+        if let Err(why) = WriterName::new(c.name.clone()) {
+            v.push("closure.name", format!("{why}, got {:?}", c.name));
+        }
+        if self.name.as_deref() == Some(c.name.as_str()) {
+            v.push(
+                "closure.name",
+                format!(
+                    "must differ from the host's `name` ({:?}): the closure is a distinct writer on the replicas",
+                    c.name
+                ),
+            );
+        }
+        if self.replicas.is_empty() {
+            v.push(
+                "closure",
+                "needs the writer side (`replicas`): the closure ships the host's log to them",
+            );
+        }
+        if self.log.path.is_none() {
+            v.push(
+                "closure",
+                "needs `log.path`: the closure maps the host's log",
+            );
+        }
+        if c.key_file.as_os_str().is_empty() {
+            v.push("closure.key-file", "must not be empty");
+        }
+        if c.cores.len() > MAX_CLOSURE_CORES {
+            v.push(
+                "closure.cores",
+                format!("at most {MAX_CLOSURE_CORES} cores, got {}", c.cores.len()),
+            );
+        }
+        for (i, &core) in c.cores.iter().enumerate() {
+            v.range(&format!("closure.cores[{i}]"), core.into(), 0, 1023);
+            if c.cores[..i].contains(&core) {
+                v.push(
+                    format!("closure.cores[{i}]"),
+                    format!("duplicate core {core}"),
+                );
+            }
+        }
+        v.range(
+            "closure.heartbeat-timeout-ms",
+            c.heartbeat_timeout_ms,
+            10,
+            600_000,
+        );
+        v.range(
+            "closure.heartbeat-interval-ms",
+            c.heartbeat_interval_ms,
+            1,
+            60_000,
+        );
+        if c.heartbeat_timeout_ms < 2 * c.heartbeat_interval_ms {
+            v.push(
+                "closure.heartbeat-timeout-ms",
+                format!(
+                    "must be at least twice heartbeat-interval-ms ({}), got {}: a healthy host would be judged hung",
+                    c.heartbeat_interval_ms, c.heartbeat_timeout_ms
+                ),
+            );
+        }
+        v.range("closure.poll-interval-ms", c.poll_interval_ms, 1, 10_000);
+        v.range("closure.keepalive-ms", c.keepalive_ms, 10, 600_000);
+        if let Some(argv) = &c.restart {
+            if argv.is_empty() || argv.len() > MAX_RESTART_ARGS {
+                v.push(
+                    "closure.restart",
+                    format!(
+                        "must have 1..={MAX_RESTART_ARGS} arguments (the program first), got {}; \
+                         leave it out to run nothing",
+                        argv.len()
+                    ),
+                );
+            }
+            for (i, a) in argv.iter().enumerate() {
+                if a.is_empty() || a.contains('\0') {
+                    v.push(
+                        format!("closure.restart[{i}]"),
+                        "must be non-empty and contain no NUL byte",
+                    );
+                }
+            }
+        }
     }
 }
 

@@ -258,6 +258,16 @@ impl<M: RdmaMemory> Mirror<M> {
         self.durable
     }
 
+    /// Restarts shipping from `durable`, the replica's durable tail as it
+    /// reported it (status). For a mirror whose replica is also fed by
+    /// another writer of the same log (the closure's standby mirror while
+    /// the host ships): the next [`Mirror::ship`] covers `[durable, to)`,
+    /// not what this mirror last shipped. Nothing is reported durable that
+    /// the replica did not report.
+    pub fn rebase(&mut self, durable: u64) {
+        self.durable = durable;
+    }
+
     /// Persistence mode.
     pub fn mode(&self) -> PersistenceMode {
         self.mode

@@ -62,5 +62,21 @@ fn roce_example_selects_by_netdev_with_traffic_class() {
     let c = Config::from_yaml_file(configs_dir().join("roce-two-node.yaml")).unwrap();
     assert_eq!(c.device.netdev.as_deref(), Some("eth1"));
     assert_eq!(c.device.traffic_class, Some(106));
-    assert_eq!(c.replica.as_ref().unwrap().allow.len(), 2);
+    // primary-a, its closure, and the standby primary-c.
+    assert_eq!(c.replica.as_ref().unwrap().allow.len(), 3);
+    assert_eq!(c.closure.unwrap().cores, vec![2, 3]);
+}
+
+#[test]
+fn rxe_example_has_a_closure_on_the_allow_list() {
+    let c = Config::from_yaml_file(configs_dir().join("rxe-loopback.yaml")).unwrap();
+    let closure = c.closure.as_ref().unwrap();
+    assert_eq!(closure.name, "host-a-closure");
+    assert!(c
+        .replica
+        .as_ref()
+        .unwrap()
+        .allow
+        .iter()
+        .any(|a| a.name == closure.name));
 }

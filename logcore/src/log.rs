@@ -222,7 +222,36 @@ impl Log {
     /// [`OpenError::Layout`] (foreign or corrupt metadata),
     /// [`OpenError::Corrupt`] (a record before the persisted tail is bad),
     /// [`OpenError::InUse`] (another live process is the writer).
-    pub fn from_region(mut region: Region) -> Result<Self, OpenError> {
+    pub fn from_region(region: Region) -> Result<Self, OpenError> {
+        Self::recover(region, false)
+    }
+
+    /// Takes over the log of a writer that is known to be gone: recovers it
+    /// exactly as [`Log::from_region`] does, but without refusing a log whose
+    /// recorded writer pid is still alive. This is the closure daemon's
+    /// entry point after it has judged the host dead (pidfd) or hung
+    /// (heartbeat): a hung host's pid still exists.
+    ///
+    /// The caller guarantees the previous writer appends no more: it is
+    /// dead, or stopped and about to be fenced. A stopped writer that
+    /// resumes still believes it owns the log; the replica's epoch fencing,
+    /// not this call, keeps its later records off the replicas. Typical use
+    /// is `take_over` then [`Log::seal`], which leaves the log `sealed` for
+    /// the restarted host to [`Log::begin_epoch`].
+    ///
+    /// Unlike [`Log::from_region`], the scan starts at the recorded
+    /// persisted tail, not the head: it confirms that tail (or extends it
+    /// over records persisted but not yet recorded) in time proportional to
+    /// the unrecorded tail, so [`Recovery::records`] counts only the
+    /// records found past the recorded tail.
+    ///
+    /// # Errors
+    /// As [`Log::from_region`], except [`OpenError::InUse`].
+    pub fn take_over(region: Region) -> Result<Self, OpenError> {
+        Self::recover(region, true)
+    }
+
+    fn recover(mut region: Region, take_over: bool) -> Result<Self, OpenError> {
         let path = region.path().to_owned();
         if region.access() != Access::ReadWrite {
             return Err(crate::error::RegionError::ReadOnly { path }.into());
@@ -235,7 +264,8 @@ impl Log {
         let (sb, control, scanned) = {
             let image = Image::parse(region.bytes()).map_err(layout)?;
             let c = *image.control();
-            if c.state == LogState::Running
+            if !take_over
+                && c.state == LogState::Running
                 && c.host_pid != pid
                 && crate::pmem::pid_alive(c.host_pid)
             {
@@ -244,7 +274,16 @@ impl Log {
                     pid: c.host_pid,
                 });
             }
-            let scan = image.scan().map_err(layout)?;
+            // A takeover trusts the records before the recorded persisted
+            // tail (the writer persisted and recorded them, and the replicas
+            // already hold most of them) and scans only from there: its
+            // cost is the unrecorded tail, not the whole log.
+            let scan = if take_over {
+                image.scan_from(c.persisted)
+            } else {
+                image.scan()
+            }
+            .map_err(layout)?;
             let summary = scan
                 .finish()
                 .map_err(|source: ScanError| OpenError::Corrupt {

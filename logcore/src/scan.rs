@@ -402,6 +402,22 @@ impl<'a> Image<'a> {
         )
     }
 
+    /// Scan from `start` instead of the head: a record boundary between
+    /// the head and the persisted tail (the takeover scans from the
+    /// recorded persisted tail).
+    ///
+    /// # Errors
+    /// [`LayoutError`] if the geometry does not fit the image.
+    pub fn scan_from(&self, start: Cursor) -> Result<Scan<'a>, LayoutError> {
+        debug_assert!(
+            self.control.head.pos <= start.pos && start.pos <= self.control.persisted.pos,
+            "scan start {start:?} outside [head, persisted tail]"
+        );
+        let mut cfg = ScanConfig::for_image(&self.superblock, &self.control);
+        cfg.start = start;
+        Scan::new(self.bytes, cfg)
+    }
+
     /// Scans everything and checks that every acknowledged record is intact.
     ///
     /// # Errors

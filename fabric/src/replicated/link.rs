@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::auth::PreSharedKey;
 use crate::mirror::{Mirror, Probe, ReplicaTarget, RingGeometry};
-use crate::verbs::{Access, MemoryRegion, PreparedQp, ProtectionDomain, QpConfig, RemoteRegion};
+use crate::verbs::{Access, MemoryRegion, PreparedQp, QpConfig, RdmaMemory, RemoteRegion};
 use crate::wire::{handshake, session};
 use crate::wire::{Channel, Geometry, Hello, PersistenceMode, WriterName};
 
@@ -37,7 +37,6 @@ impl fmt::Debug for ReplicaSpec {
 /// What every link of one writer shares.
 pub(crate) struct LinkEnv {
     pub(crate) writer: WriterName,
-    pub(crate) pd: ProtectionDomain,
     pub(crate) source: Arc<MemoryRegion<LogMemory>>,
     pub(crate) qp: QpConfig,
     pub(crate) persistence: PersistenceMode,
@@ -204,56 +203,22 @@ impl Link {
     fn connect(&mut self, env: &LinkEnv) -> Result<(), ReplicaError> {
         let name = &self.spec.name;
         let log = &env.source.memory().0;
-        let addr = resolve(&self.spec.address).map_err(|e| ReplicaError::Connect {
-            replica: name.clone(),
-            address: self.spec.address.clone(),
-            source: e,
-        })?;
-        let io = |source| ReplicaError::Connect {
-            replica: name.clone(),
-            address: self.spec.address.clone(),
-            source,
-        };
-        let stream = TcpStream::connect_timeout(&addr, env.connect_timeout).map_err(io)?;
-        stream
-            .set_read_timeout(Some(env.connect_timeout))
-            .map_err(io)?;
-        stream
-            .set_write_timeout(Some(env.connect_timeout))
-            .map_err(io)?;
-        stream.set_nodelay(true).map_err(io)?;
-
         let geo = log.geometry();
-        let hello = Hello {
+        let identity = LogIdentity {
+            uuid: log.superblock().uuid,
+            epoch: log.epoch(),
+            geometry: geo,
+            region_len: log.region().len() as u64,
+        };
+        let opts = ConnectOptions {
             writer: env.writer.clone(),
-            log_uuid: log.superblock().uuid,
-            epoch: u64::from(log.epoch()),
-            geometry: Geometry {
-                ring_offset_bytes: geo.ring_offset,
-                ring_capacity_bytes: geo.capacity,
-                region_len_bytes: log.region().len() as u64,
-            },
+            qp: env.qp,
             persistence: env.persistence,
+            op_timeout: env.op_timeout,
+            connect_timeout: env.connect_timeout,
         };
-        let handshake = |source| ReplicaError::Handshake {
-            replica: name.clone(),
-            source,
-        };
-        let accepted =
-            handshake::begin(Channel::new(stream), hello, &self.spec.key).map_err(handshake)?;
-        let verbs = |source| ReplicaError::Verbs {
-            replica: name.clone(),
-            source,
-        };
-        let prepared = PreparedQp::new(&env.pd, env.qp).map_err(verbs)?;
-        let established = accepted
-            .connect(prepared.endpoint().map_err(verbs)?)
-            .map_err(handshake)?;
-        let qp = prepared
-            .connect(established.replica_endpoint(), Access::LOCAL_WRITE)
-            .map_err(verbs)?;
-
-        let durable = established.durable_tail();
+        let c = connect(&self.spec, &opts, &env.source, &identity)?;
+        let durable = c.durable;
         let persisted = log.persisted().pos;
         let head = log.head().pos;
         if durable > persisted {
@@ -270,34 +235,156 @@ impl Link {
                 local_head: head,
             });
         }
-        let remote: RemoteRegion = established.region();
-        let target = ReplicaTarget {
-            remote,
-            ring: RingGeometry {
-                local_offset: geo.ring_offset,
-                remote_offset: geo.ring_offset,
-                capacity: geo.capacity,
-            },
-            durable,
-        };
-        let mirror = Mirror::new(
-            name,
-            qp,
-            Arc::clone(&env.source),
-            target,
-            env.persistence,
-            env.op_timeout,
-        )
-        .map_err(ReplicaError::Mirror)?;
-        tracing::info!(replica = %name, %addr, durable, epoch = log.epoch(), "replica connected");
+        tracing::info!(replica = %name, durable, epoch = log.epoch(), "replica connected");
         self.durable = durable;
         self.reconnects += 1;
         self.state = State::Up {
-            mirror: Box::new(mirror),
-            control: established.into_channel(),
+            mirror: Box::new(c.mirror),
+            control: c.control,
         };
         Ok(())
     }
+}
+
+/// Which log a writer identity ships, as it introduces itself to a replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogIdentity {
+    /// The log's UUID (superblock).
+    pub uuid: [u8; 16],
+    /// The epoch the writer writes in.
+    pub epoch: u32,
+    /// The ring's placement.
+    pub geometry: logcore::Geometry,
+    /// Length of the whole log region in bytes.
+    pub region_len: u64,
+}
+
+/// How one writer identity connects (its name, QP parameters, bounds).
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// The writer name on the replica's allow-list.
+    pub writer: WriterName,
+    /// Queue-pair parameters.
+    pub qp: QpConfig,
+    /// Persistence mode (must match the replica's).
+    pub persistence: PersistenceMode,
+    /// Bound on one RDMA operation list of the mirror.
+    pub op_timeout: Duration,
+    /// Bound on TCP connect and each handshake message (also set as the
+    /// control socket's read and write timeouts).
+    pub connect_timeout: Duration,
+}
+
+/// A connected replica: the mirror on its own queue pair, the control
+/// channel it was admitted on (kept open: status and seal requests), and
+/// the replica's durable tail at admission.
+pub struct Connected<M: RdmaMemory> {
+    /// Ships ring ranges to the replica.
+    pub mirror: Mirror<M>,
+    /// The admitted control channel.
+    pub control: Channel<TcpStream>,
+    /// The replica's durable tail when it admitted us.
+    pub durable: u64,
+}
+
+impl<M: RdmaMemory> fmt::Debug for Connected<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connected")
+            .field("mirror", &self.mirror)
+            .field("durable", &self.durable)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Connects one writer identity to one replica: TCP, the authenticated
+/// handshake, a new RC queue pair on `source`'s protection domain, and a
+/// [`Mirror`] from `source` (the registered log region) starting at the
+/// replica's durable tail. The host's links and the closure daemon's
+/// pre-established mirrors both connect through here.
+///
+/// # Errors
+/// [`ReplicaError`] naming the replica: unreachable, refused, or a verb
+/// failed.
+pub fn connect<M: RdmaMemory>(
+    spec: &ReplicaSpec,
+    opts: &ConnectOptions,
+    source: &Arc<MemoryRegion<M>>,
+    log: &LogIdentity,
+) -> Result<Connected<M>, ReplicaError> {
+    let name = &spec.name;
+    let addr = resolve(&spec.address).map_err(|e| ReplicaError::Connect {
+        replica: name.clone(),
+        address: spec.address.clone(),
+        source: e,
+    })?;
+    let io = |source| ReplicaError::Connect {
+        replica: name.clone(),
+        address: spec.address.clone(),
+        source,
+    };
+    let stream = TcpStream::connect_timeout(&addr, opts.connect_timeout).map_err(io)?;
+    stream
+        .set_read_timeout(Some(opts.connect_timeout))
+        .map_err(io)?;
+    stream
+        .set_write_timeout(Some(opts.connect_timeout))
+        .map_err(io)?;
+    stream.set_nodelay(true).map_err(io)?;
+
+    let geo = log.geometry;
+    let hello = Hello {
+        writer: opts.writer.clone(),
+        log_uuid: log.uuid,
+        epoch: u64::from(log.epoch),
+        geometry: Geometry {
+            ring_offset_bytes: geo.ring_offset,
+            ring_capacity_bytes: geo.capacity,
+            region_len_bytes: log.region_len,
+        },
+        persistence: opts.persistence,
+    };
+    let handshake = |source| ReplicaError::Handshake {
+        replica: name.clone(),
+        source,
+    };
+    let accepted = handshake::begin(Channel::new(stream), hello, &spec.key).map_err(handshake)?;
+    let verbs = |source| ReplicaError::Verbs {
+        replica: name.clone(),
+        source,
+    };
+    let prepared = PreparedQp::new(source.pd(), opts.qp).map_err(verbs)?;
+    let established = accepted
+        .connect(prepared.endpoint().map_err(verbs)?)
+        .map_err(handshake)?;
+    let qp = prepared
+        .connect(established.replica_endpoint(), Access::LOCAL_WRITE)
+        .map_err(verbs)?;
+    let durable = established.durable_tail();
+    let remote: RemoteRegion = established.region();
+    let target = ReplicaTarget {
+        remote,
+        ring: RingGeometry {
+            local_offset: geo.ring_offset,
+            remote_offset: geo.ring_offset,
+            capacity: geo.capacity,
+        },
+        durable,
+    };
+    let mirror = Mirror::new(
+        name,
+        qp,
+        Arc::clone(source),
+        target,
+        opts.persistence,
+        opts.op_timeout,
+    )
+    .map_err(ReplicaError::Mirror)?;
+    tracing::debug!(replica = %name, %addr, writer = %opts.writer, durable, "mirror connected");
+    Ok(Connected {
+        mirror,
+        control: established.into_channel(),
+        durable,
+    })
 }
 
 fn resolve(address: &str) -> std::io::Result<SocketAddr> {

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use logcore::{AppendError, Appended, Cursor, Log, Lsn, PersistError};
 
-pub use link::ReplicaSpec;
+pub use link::{connect, ConnectOptions, Connected, LogIdentity, ReplicaSpec};
 pub use memory::{LogMemory, RegionMemory};
 
 use crate::mirror::MirrorError;
@@ -85,6 +85,11 @@ pub struct ReplicationOptions {
     pub backoff_min: Duration,
     /// Largest reconnect delay.
     pub backoff_max: Duration,
+    /// When set, a `tg-heartbeat` thread bumps the log's heartbeat word
+    /// this often, so a closure daemon can tell a hung host from a busy
+    /// one. `None`: no heartbeat (a closure then judges the host by its
+    /// pid only).
+    pub heartbeat: Option<Duration>,
 }
 
 /// A replica-level failure, naming the replica.
@@ -355,6 +360,7 @@ fn lock(m: &Mutex<Link>) -> MutexGuard<'_, Link> {
 pub struct ReplicatedLog {
     inner: Arc<Inner>,
     shipper: Option<JoinHandle<()>>,
+    heartbeat: Option<JoinHandle<()>>,
 }
 
 impl fmt::Debug for ReplicatedLog {
@@ -405,9 +411,9 @@ impl ReplicatedLog {
             MemoryRegion::register(&pd, LogMemory(Arc::clone(&log)), Access::LOCAL_READ)
                 .map_err(OpenError::Verbs)?,
         );
+        // The MR holds the protection domain (and it the device) alive.
         let env = LinkEnv {
             writer,
-            pd,
             source,
             qp: opts.qp,
             persistence: opts.persistence,
@@ -445,7 +451,18 @@ impl ReplicatedLog {
             }
             CommitPolicy::Sync { .. } => None,
         };
-        Ok(ReplicatedLog { inner, shipper })
+        let heartbeat = opts.heartbeat.map(|every| {
+            let inner = Arc::clone(&inner);
+            std::thread::Builder::new()
+                .name("tg-heartbeat".into())
+                .spawn(move || inner.heartbeat_loop(every))
+                .expect("spawn heartbeat")
+        });
+        Ok(ReplicatedLog {
+            inner,
+            shipper,
+            heartbeat,
+        })
     }
 
     /// The local log.
@@ -553,6 +570,9 @@ impl Drop for ReplicatedLog {
     fn drop(&mut self) {
         self.inner.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.shipper.take() {
+            let _ = h.join();
+        }
+        if let Some(h) = self.heartbeat.take() {
             let _ = h.join();
         }
     }
@@ -682,6 +702,17 @@ impl Inner {
                 let _ = link.ensure(&self.env, persisted.pos, persisted.pos);
                 slot.publish(&link);
             }
+        }
+    }
+
+    /// Bumps the heartbeat word every `every` until stopped. It beats from
+    /// its own thread, so it proves the process is scheduled, not that
+    /// appends progress: a host stopped (SIGSTOP) or starved stops beating,
+    /// a host idle between commits does not.
+    fn heartbeat_loop(&self, every: Duration) {
+        while !self.stop.load(Ordering::Relaxed) {
+            self.log.heartbeat();
+            std::thread::sleep(every);
         }
     }
 

@@ -1,0 +1,108 @@
+//! From a validated config to what the daemon runs with.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fabric::config::Config;
+use fabric::replicated::{ConnectOptions, ReplicaSpec};
+use fabric::settings::{self, SettingsError};
+use fabric::wire::WriterName;
+
+use crate::error::ClosureError;
+
+/// Everything `tg-closure` needs, keys loaded.
+#[derive(Debug, Clone)]
+pub struct ClosureOptions {
+    /// The host's log (`log.path`).
+    pub log_path: PathBuf,
+    /// RDMA device name.
+    pub device: String,
+    /// Port on it.
+    pub port: u8,
+    /// How the closure connects (its own writer name).
+    pub connect: ConnectOptions,
+    /// Every replica, with the closure's key.
+    pub replicas: Vec<ReplicaSpec>,
+    /// Cores to pin to.
+    pub cores: Vec<u32>,
+    /// Heartbeat staleness bound.
+    pub heartbeat_timeout: Duration,
+    /// Watch-loop wait bound.
+    pub poll_interval: Duration,
+    /// Control-channel keep-alive period.
+    pub keepalive: Duration,
+    /// Restart command (argv), if any.
+    pub restart: Option<Vec<String>>,
+}
+
+impl ClosureOptions {
+    /// Reads and validates `path` and builds the options.
+    ///
+    /// # Errors
+    /// [`ClosureError::Config`], [`ClosureError::NoClosureSection`],
+    /// [`ClosureError::Settings`] (device lookup, key file).
+    pub fn from_file(path: &Path) -> Result<Self, ClosureError> {
+        let cfg = Config::from_yaml_file(path).map_err(ClosureError::Config)?;
+        Self::from_config(&cfg, path)
+    }
+
+    /// Builds the options from a validated config read from `path`.
+    ///
+    /// # Errors
+    /// As [`ClosureOptions::from_file`].
+    pub fn from_config(cfg: &Config, path: &Path) -> Result<Self, ClosureError> {
+        let c = cfg
+            .closure
+            .as_ref()
+            .ok_or_else(|| ClosureError::NoClosureSection {
+                path: path.to_owned(),
+            })?;
+        let key = fabric::auth::PreSharedKey::load(&c.key_file).map_err(|source| {
+            ClosureError::Settings(SettingsError::Key {
+                field: "closure.key-file".into(),
+                source,
+            })
+        })?;
+        let writer = WriterName::new(c.name.clone()).map_err(|_| {
+            ClosureError::Settings(SettingsError::Missing {
+                field: "closure.name",
+                reason: "as a valid writer name",
+            })
+        })?;
+        let log_path =
+            cfg.log
+                .path
+                .clone()
+                .ok_or(ClosureError::Settings(SettingsError::Missing {
+                    field: "log.path",
+                    reason: "for the closure (the host's log)",
+                }))?;
+        let replicas = cfg
+            .replicas
+            .iter()
+            .map(|r| ReplicaSpec {
+                name: r.name.clone(),
+                address: r.control.clone(),
+                key: key.clone(),
+            })
+            .collect();
+        Ok(ClosureOptions {
+            log_path,
+            device: settings::device_name(&cfg.device).map_err(ClosureError::Settings)?,
+            port: u8::try_from(cfg.device.port).unwrap_or(1),
+            connect: ConnectOptions {
+                writer,
+                qp: settings::qp_config(cfg),
+                persistence: cfg.persistence,
+                op_timeout: settings::defaults::OP_TIMEOUT,
+                connect_timeout: cfg.control_timeout(),
+            },
+            replicas,
+            cores: c.cores.clone(),
+            heartbeat_timeout: Duration::from_millis(c.heartbeat_timeout_ms),
+            poll_interval: Duration::from_millis(c.poll_interval_ms),
+            keepalive: Duration::from_millis(c.keepalive_ms),
+            restart: c.restart.clone(),
+        })
+    }
+}

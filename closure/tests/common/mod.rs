@@ -1,0 +1,365 @@
+//! A host (`tg-bench load`), its closure (`tg-closure run`) and a real
+//! `tg-replica`, as separate processes on one RDMA device (rxe loopback in
+//! the VM tier), configured from one YAML file in a temporary folder.
+//! Device tests only: see the `#[ignore = "rdma: ..."]` marks.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+pub fn rdma_device() -> String {
+    std::env::var("TG_RDMA_DEVICE").unwrap_or_else(|_| {
+        panic!("this test needs an RDMA device: set TG_RDMA_DEVICE (e.g. rxe0), or run ci/test (rxe VM)")
+    })
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_tg-closure")).with_file_name(name);
+    assert!(
+        p.exists(),
+        "{} not built (cargo build --workspace)",
+        p.display()
+    );
+    p
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn write_key(path: &Path, byte: u8) {
+    let hex: String = (0..32)
+        .map(|i| format!("{:02x}", byte.wrapping_add(i)))
+        .collect();
+    std::fs::write(path, hex).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// Lines of a child's stdout, read on a thread (bounded waits below).
+pub struct Lines(Receiver<String>);
+
+impl Lines {
+    pub fn new(out: ChildStdout) -> Lines {
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines() {
+                let Ok(l) = l else { break };
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines(rx)
+    }
+
+    /// The next line starting with `prefix` within `within` (others are
+    /// passed to `seen`).
+    pub fn wait_for(
+        &self,
+        prefix: &str,
+        within: Duration,
+        mut seen: impl FnMut(&str),
+    ) -> Option<String> {
+        let end = Instant::now() + within;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(l) if l.starts_with(prefix) => return Some(l),
+                Ok(l) => seen(&l),
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Every line available now.
+    pub fn drain(&self, mut seen: impl FnMut(&str)) {
+        while let Ok(l) = self.0.try_recv() {
+            seen(&l);
+        }
+    }
+}
+
+pub struct Node {
+    pub dir: PathBuf,
+    pub cfg_path: PathBuf,
+    pub port: u16,
+    pub replica: Option<Child>,
+}
+
+impl Node {
+    /// A folder with keys, a replica region file and the config: host
+    /// `host-a` (commit async), closure `host-a-closure` with the given
+    /// extra `closure:` lines, replica `r0`.
+    pub fn new(name: &str, closure_extra: &str) -> Node {
+        let dir = std::env::temp_dir().join(format!("tg-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        write_key(&dir.join("host-a.key"), 7);
+        write_key(&dir.join("closure.key"), 9);
+        let port = free_port();
+        let size = 4u64 << 20;
+        std::fs::File::create(dir.join("replica.region"))
+            .unwrap()
+            .set_len(size)
+            .unwrap();
+        let yaml = format!(
+            "name: host-a\nlog:\n  path: {dir}/host.log\n  size-bytes: {size}\ndevice:\n  name: {dev}\n\
+             qp:\n  path-mtu: 1024\npersistence: apm\ncommit:\n  policy: async\n  max-lag-bytes: 262144\n\
+             control-timeout-ms: 5000\n\
+             replicas:\n  - name: r0\n    control: 127.0.0.1:{port}\n    key-file: host-a.key\n\
+             closure:\n  name: host-a-closure\n  key-file: closure.key\n  cores: [1]\n{closure_extra}\
+             replica:\n  listen: 127.0.0.1:{port}\n  region: {dir}/replica.region\n  epoch-file: epoch\n\
+             \x20 allow:\n    - name: host-a\n      key-file: host-a.key\n\
+             \x20   - name: host-a-closure\n      key-file: closure.key\n",
+            dir = dir.display(),
+            dev = rdma_device(),
+        );
+        let cfg_path = dir.join("tailguard.yaml");
+        std::fs::write(&cfg_path, yaml).unwrap();
+        Node {
+            dir,
+            cfg_path,
+            port,
+            replica: None,
+        }
+    }
+
+    /// Starts `tg-replica serve` and waits (bounded) until it accepts.
+    pub fn start_replica(&mut self) {
+        let log = std::fs::File::create(self.dir.join("replica.log")).unwrap();
+        let child = Command::new(bin("tg-replica"))
+            .args(["serve", "--config"])
+            .arg(&self.cfg_path)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.replica = Some(child);
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(st) = self.replica.as_mut().unwrap().try_wait().unwrap() {
+                panic!("tg-replica exited with {st}: {}", self.log("replica.log"));
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "tg-replica did not listen within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `tg-bench load` as the host; its stdout (`committed LSN`) piped.
+    pub fn start_host(&self, records: u64, seed: u64, rate: Option<u32>) -> (Child, Lines) {
+        let log = std::fs::File::create(self.dir.join("host.err")).unwrap();
+        let mut cmd = Command::new(bin("tg-bench"));
+        cmd.args(["load", "--quiet", "--config"])
+            .arg(&self.cfg_path)
+            .args([
+                "--records",
+                &records.to_string(),
+                "--seed",
+                &seed.to_string(),
+            ]);
+        if let Some(r) = rate {
+            cmd.args(["--rate", &r.to_string()]);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(log).spawn().unwrap();
+        let lines = Lines::new(child.stdout.take().unwrap());
+        (child, lines)
+    }
+
+    /// `tg-closure run`; its stdout (`armed`, `takeover`, `stood-down`) piped.
+    pub fn start_closure(&self) -> (Child, Lines) {
+        let log = std::fs::File::create(self.dir.join("closure.err")).unwrap();
+        let mut child = Command::new(bin("tg-closure"))
+            .args(["run", "--wait-host-ms", "30000", "--config"])
+            .arg(&self.cfg_path)
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let lines = Lines::new(child.stdout.take().unwrap());
+        (child, lines)
+    }
+
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
+    }
+
+    /// All three logs, for failure messages.
+    pub fn logs(&self) -> String {
+        format!(
+            "--- host.err\n{}\n--- closure.err\n{}\n--- replica.log\n{}",
+            self.log("host.err"),
+            self.log("closure.err"),
+            self.log("replica.log")
+        )
+    }
+
+    /// `tg-replica status --json`.
+    pub fn replica_status(&self) -> serde_json::Value {
+        let out = Command::new(bin("tg-replica"))
+            .args(["status", "--json", "--config"])
+            .arg(&self.cfg_path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tg-replica status: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn host_log(&self) -> PathBuf {
+        self.dir.join("host.log")
+    }
+
+    pub fn replica_region(&self) -> PathBuf {
+        self.dir.join("replica.region")
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.replica.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Waits (bounded) for a child to exit; kills it and panics past the bound.
+pub fn wait_exit(
+    child: &mut Child,
+    within: Duration,
+    what: &str,
+    logs: impl Fn() -> String,
+) -> std::process::ExitStatus {
+    let end = Instant::now() + within;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if Instant::now() >= end {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {within:?}\n{}", logs());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// One record of `tg-log dump --jsonl` (payloads are compared as raw
+/// bytes of the images, see [`assert_replica_holds_host`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dumped {
+    pub lsn: u64,
+    pub pos: u64,
+    pub epoch: u64,
+    pub kind: String,
+    pub len: u64,
+    pub crc: u64,
+}
+
+pub fn dump(path: &Path) -> Vec<Dumped> {
+    let out = Command::new(bin("tg-log"))
+        .args(["dump", "--jsonl"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tg-log dump {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            Dumped {
+                lsn: v["lsn"].as_u64().unwrap(),
+                pos: v["pos"].as_u64().unwrap(),
+                epoch: v["epoch"].as_u64().unwrap(),
+                kind: v["kind"].as_str().unwrap().to_owned(),
+                len: v["len"].as_u64().unwrap(),
+                crc: v["crc"].as_u64().unwrap(),
+            }
+        })
+        .collect()
+}
+
+/// Asserts the replica's image holds, at the same positions, every record
+/// of the host's local log (the same `tg-log dump` line, and the same
+/// bytes, header, payload and padding, in both images); returns the host's
+/// records.
+pub fn assert_replica_holds_host(node: &Node) -> Vec<Dumped> {
+    let host = dump(&node.host_log());
+    let replica = dump(&node.replica_region());
+    let host_img = std::fs::read(node.host_log()).unwrap();
+    let replica_img = std::fs::read(node.replica_region()).unwrap();
+    let g = logcore::Image::parse(&host_img)
+        .unwrap()
+        .superblock()
+        .geometry;
+    let by_pos: std::collections::HashMap<u64, &Dumped> =
+        replica.iter().map(|r| (r.pos, r)).collect();
+    for h in &host {
+        match by_pos.get(&h.pos) {
+            Some(r) => {
+                assert_eq!(*r, h, "record at {} differs", h.pos);
+                let off = g.region_offset(h.pos) as usize;
+                let end = off + logcore::record_len(h.len) as usize;
+                assert!(
+                    host_img[off..end] == replica_img[off..end],
+                    "record at {} (LSN {}) differs in its bytes",
+                    h.pos,
+                    h.lsn
+                );
+            }
+            None => panic!(
+                "replica lacks the host's record at {} (LSN {}); replica holds {} records up to {:?}\n{}",
+                h.pos,
+                h.lsn,
+                replica.len(),
+                replica.last().map(|r| r.pos),
+                node.logs()
+            ),
+        }
+    }
+    host
+}
+
+/// A small xorshift generator for random kill points (seed printed).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn from_time() -> Rng {
+        let s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        Rng(s | 1)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
