@@ -26,7 +26,7 @@ mod link;
 mod memory;
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -315,18 +315,27 @@ struct Slot {
     /// them all once per ship.
     shipped: Condvar,
     shipped_lock: Mutex<()>,
+    /// Committers inside `await_ship`.
+    waiters: AtomicUsize,
 }
 
 impl Slot {
     /// Publishes the link's durable position (caller holds the link lock)
     /// and wakes the committers waiting for it.
+    ///
+    /// Takes the lock and wakes (a futex syscall) only when a committer is
+    /// waiting: a lone committer's ship costs no syscall here. The store
+    /// and the waiter count are SeqCst on both sides, so either the waiter
+    /// sees the new position or this sees the waiter.
     fn publish(&self, link: &Link) {
-        self.durable.store(link.durable(), Ordering::Release);
-        let _g = self
-            .shipped_lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        self.shipped.notify_all();
+        self.durable.store(link.durable(), Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            let _g = self
+                .shipped_lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.shipped.notify_all();
+        }
     }
 
     /// Sleeps until a ship is published or `bound` passes, unless `target`
@@ -336,9 +345,11 @@ impl Slot {
             .shipped_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if self.durable.load(Ordering::Acquire) < target {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        if self.durable.load(Ordering::SeqCst) < target {
             let _ = self.shipped.wait_timeout(g, bound);
         }
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -433,6 +444,7 @@ impl ReplicatedLog {
                     durable: AtomicU64::new(0),
                     shipped: Condvar::new(),
                     shipped_lock: Mutex::new(()),
+                    waiters: AtomicUsize::new(0),
                 })
                 .collect(),
             policy: opts.policy,
