@@ -21,6 +21,9 @@
 # Seen to fail when broken on purpose: see ci/README.md.
 
 DRILL_COMMIT=sync
+# --break: commits that do not wait for the replica (async), so they go on
+# being acknowledged while the link is down.
+[ "${TG_CLUSTER_BREAK:-0}" = 0 ] || DRILL_COMMIT=async
 DRILL_DAX_MIB=16
 DRILL_TIMEOUT_S=420
 DRILL_RATE=50         # records/s asked of the host

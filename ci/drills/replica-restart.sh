@@ -51,10 +51,15 @@ drill_replica() {
   kill -KILL "$replica_pid"
   wait "$replica_pid" 2>/dev/null || true
   fact killed_at "$(now)"
-  say "tg-replica killed (SIGKILL); restarting in 2 s"
-  sleep 2
-  start_replica
-  signal replica.restarted
+  if [ "${TG_CLUSTER_BREAK:-0}" = 1 ]; then
+    say "--break: tg-replica killed and not restarted"
+    signal replica.restarted
+  else
+    say "tg-replica killed (SIGKILL); restarting in 2 s"
+    sleep 2
+    start_replica
+    signal replica.restarted
+  fi
   await primary.done 600 "the primary finishing the drill"
   replica_finish
 }

@@ -62,5 +62,16 @@ drill_replica() {
   sampler tg-replica "$replica_pid" &
   tg_pids+=("$!")
   await primary.done $(( ${TG_CLUSTER_SOAK_S:-180} * 2 + 300 )) "the primary finishing the soak"
+  if [ "${TG_CLUSTER_BREAK:-0}" = 1 ]; then
+    # --break: a hole in the replica's history (one record's header zeroed,
+    # half-way through what it holds), as a lost write would leave.
+    replica_status status
+    stop_replica
+    "$bin/tg-log" dump --jsonl "$dax" > "$node/before-damage.jsonl"
+    zero_record before-damage "$(awk 'NR == int(n / 2) {print}' n="$(wc -l < "$node/before-damage.jsonl")" "$node/before-damage.jsonl" | sed 's/.*"lsn":\([0-9]*\).*/\1/')"
+    dump_image replica --payload
+    signal replica.done
+    return 0
+  fi
   replica_finish
 }

@@ -70,6 +70,7 @@ def payload(seed, lsn):
 class Run:
     def __init__(self, run):
         self.run = run
+        self.dump_errors = []
         self.cfg = open(os.path.join(run, "tailguard.yaml")).read()
         size = int(re.search(r"^  size-bytes: (\d+)", self.cfg, re.M).group(1))
         self.capacity = (size - RING_OFFSET) // RECORD_ALIGN * RECORD_ALIGN
@@ -94,6 +95,11 @@ class Run:
         p = self.path(node, name + ".jsonl")
         if not os.path.exists(p):
             raise Unjudgeable(f"no dump {p}: the {node} node did not get that far (see {node}/ and vm/*/console.log)")
+        err = self.path(node, name + ".dump.err")
+        if os.path.exists(err) and open(err).read().strip():
+            # A damaged image: what the scan read before the damage is
+            # judged like any image (the records past it count as missing).
+            self.dump_errors.append(f"tg-log dump of {node}/{name} stopped: {open(err).read().strip()}")
         return [json.loads(l) for l in open(p) if l.strip()]
 
     def json(self, node, name):
@@ -520,6 +526,7 @@ def main():
     except (KeyError, ValueError, IndexError, StopIteration) as e:
         c.problems.append(f"the run left incomplete figures ({type(e).__name__}: {e}): see {a.run}")
         status = "ERROR"
+    c.problems[:0] = c.r.dump_errors
     if c.problems and status == "PASS":
         status = "FAIL"
     res = {
