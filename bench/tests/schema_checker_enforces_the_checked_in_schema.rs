@@ -48,6 +48,8 @@ fn valid_documents_pass_and_broken_ones_are_caught() {
     assert_eq!(check(&schema, &t), Vec::<String>::new());
     let ld = json!({
         "kind": "load", "environment": environment(), "parameters": {"records": 3, "rate": null, "seed": 1},
+        "replayed": {"records": 0, "first_lsn": null, "last_lsn": null, "bytes": 0, "foreign": 0, "micros": 5, "was_sealed": false},
+        "takeover": "not configured (no `closure:` section)",
         "results": {"records": 3, "first_lsn": 0, "last_lsn": 2, "payload_bytes": 100, "seconds": 0.1,
             "records_per_s": 30.0, "commit": summary()},
     });

@@ -1,7 +1,8 @@
 //! A hung host (SIGSTOP: alive, not beating) is taken over once its
 //! heartbeat has been still for the configured bound, not before: the
-//! replica then holds every record of the local log followed by the seal,
-//! and reports the stream sealed.
+//! closure kills it first (`kill-hung-host`, the default), and the replica
+//! then holds every record of the local log followed by the seal, and
+//! reports the stream sealed.
 
 mod common;
 
@@ -60,6 +61,14 @@ fn rdma_sigstop_hung_host_is_taken_over_after_heartbeat_bound() {
         "hang: taken over {waited:?} after SIGSTOP (bound {TIMEOUT_MS} ms): {}; tail durable {} us after detection",
         r["reason"], r["tail_durable_us"]
     );
-    host.kill().unwrap();
-    host.wait().unwrap();
+    assert_eq!(r["host_killed"], true, "{r}");
+    // Killed by the closure: gone without being resumed.
+    let st = wait_exit(&mut host, Duration::from_secs(5), "the hung host", || {
+        node.logs()
+    });
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&st),
+        Some(9),
+        "the hung host should have died of SIGKILL: {st}"
+    );
 }

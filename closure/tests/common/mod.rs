@@ -159,9 +159,21 @@ impl Node {
 
     /// `tg-bench load` as the host; its stdout (`committed LSN`) piped.
     pub fn start_host(&self, records: u64, seed: u64, rate: Option<u32>) -> (Child, Lines) {
+        self.start_host_with(records, seed, rate, &[])
+    }
+
+    /// [`Node::start_host`] with extra `tg-bench` arguments (before `load`).
+    pub fn start_host_with(
+        &self,
+        records: u64,
+        seed: u64,
+        rate: Option<u32>,
+        extra: &[&str],
+    ) -> (Child, Lines) {
         let log = std::fs::File::create(self.dir.join("host.err")).unwrap();
         let mut cmd = Command::new(bin("tg-bench"));
-        cmd.args(["load", "--quiet", "--config"])
+        cmd.args(extra)
+            .args(["load", "--quiet", "--config"])
             .arg(&self.cfg_path)
             .args([
                 "--records",
@@ -177,11 +189,23 @@ impl Node {
         (child, lines)
     }
 
-    /// `tg-closure run`; its stdout (`armed`, `takeover`, `stood-down`) piped.
+    /// `tg-closure run --once` (exits after one takeover or stand-down);
+    /// its stdout (`armed`, `takeover`, `stood-down`) piped.
     pub fn start_closure(&self) -> (Child, Lines) {
+        self.closure_process(&["--once"])
+    }
+
+    /// `tg-closure run` as a service: re-arms after each takeover.
+    pub fn start_closure_serving(&self) -> (Child, Lines) {
+        self.closure_process(&[])
+    }
+
+    fn closure_process(&self, extra: &[&str]) -> (Child, Lines) {
         let log = std::fs::File::create(self.dir.join("closure.err")).unwrap();
         let mut child = Command::new(bin("tg-closure"))
-            .args(["run", "--wait-host-ms", "30000", "--config"])
+            .args(["run", "--wait-host-ms", "30000"])
+            .args(extra)
+            .arg("--config")
             .arg(&self.cfg_path)
             .stdout(Stdio::piped())
             .stderr(log)
