@@ -22,15 +22,9 @@ fn rdma_losing_the_closure_disarms_takeover() {
     // 4000 records at 250/s: 16 s, long enough to arm, lose the closure
     // and keep going.
     let (mut host, host_out) = node.start_host_with(4000, 31, Some(250), &["-v", "-v"]);
-    host_out
-        .wait_for("committed ", Duration::from_secs(30), |_| {})
-        .unwrap_or_else(|| panic!("host committed nothing in 30 s\n{}", node.logs()));
+    node.first_commit(&host_out);
     let (mut closure, closure_out) = node.start_closure();
-    let armed = closure_out
-        .wait_for("armed ", Duration::from_secs(30), |_| {})
-        .unwrap_or_else(|| panic!("closure did not arm in 30 s\n{}", node.logs()));
-    let armed: serde_json::Value =
-        serde_json::from_str(armed.strip_prefix("armed ").unwrap()).unwrap();
+    let armed = node.armed(&closure_out, Duration::from_secs(30));
     assert_eq!(armed["host_pid"].as_u64(), Some(u64::from(host.id())));
     let closure_pid = closure.id();
     wait_for_log(&node, "takeover armed", Duration::from_secs(10));

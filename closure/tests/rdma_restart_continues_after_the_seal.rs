@@ -42,19 +42,12 @@ fn rdma_restart_continues_after_the_seal() {
     );
     node.start_replica();
     let (mut host, host_out) = node.start_host(1_000_000, 101, Some(2000));
-    host_out
-        .wait_for("committed ", Duration::from_secs(30), |_| {})
-        .unwrap_or_else(|| panic!("host committed nothing in 30 s\n{}", node.logs()));
+    node.first_commit(&host_out);
     let (mut closure, closure_out) = node.start_closure_serving();
     let json = |line: String, prefix: &str| -> serde_json::Value {
         serde_json::from_str(line.strip_prefix(prefix).unwrap()).unwrap()
     };
-    let armed1 = json(
-        closure_out
-            .wait_for("armed ", Duration::from_secs(30), |_| {})
-            .unwrap_or_else(|| panic!("closure did not arm in 30 s\n{}", node.logs())),
-        "armed ",
-    );
+    let armed1 = node.armed(&closure_out, Duration::from_secs(30));
     assert_eq!(armed1["host_pid"].as_u64(), Some(u64::from(host.id())));
     let epoch1 = armed1["epoch"].as_u64().unwrap();
     std::thread::sleep(Duration::from_millis(500));

@@ -22,13 +22,9 @@ fn rdma_resumed_hung_host_is_fenced_off_the_replica() {
     );
     node.start_replica();
     let (mut host, host_out) = node.start_host(1_000_000, 21, None);
-    host_out
-        .wait_for("committed ", Duration::from_secs(30), |_| {})
-        .unwrap_or_else(|| panic!("host committed nothing in 30 s\n{}", node.logs()));
+    node.first_commit(&host_out);
     let (mut closure, closure_out) = node.start_closure();
-    closure_out
-        .wait_for("armed ", Duration::from_secs(30), |_| {})
-        .unwrap_or_else(|| panic!("closure did not arm in 30 s\n{}", node.logs()));
+    node.armed(&closure_out, Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(300));
     let pid = host.id().to_string();
     let signal = |sig: &str| {

@@ -21,13 +21,9 @@ fn rdma_sigstop_hung_host_is_taken_over_after_heartbeat_bound() {
     );
     node.start_replica();
     let (mut host, host_out) = node.start_host(1_000_000, 11, None);
-    host_out
-        .wait_for("committed ", Duration::from_secs(30), |_| {})
-        .unwrap_or_else(|| panic!("host committed nothing in 30 s\n{}", node.logs()));
+    node.first_commit(&host_out);
     let (mut closure, closure_out) = node.start_closure();
-    closure_out
-        .wait_for("armed ", Duration::from_secs(30), |_| {})
-        .unwrap_or_else(|| panic!("closure did not arm in 30 s\n{}", node.logs()));
+    node.armed(&closure_out, Duration::from_secs(30));
     // Let the closure see a few beats (a host that never beat is judged by
     // its pid only).
     std::thread::sleep(Duration::from_millis(300));

@@ -215,6 +215,23 @@ impl Node {
         (child, lines)
     }
 
+    /// Waits (30 s) for the host's first `committed LSN` line; returns the LSN.
+    pub fn first_commit(&self, host_out: &Lines) -> u64 {
+        let l = host_out
+            .wait_for("committed ", Duration::from_secs(30), |_| {})
+            .unwrap_or_else(|| panic!("host committed nothing in 30 s\n{}", self.logs()));
+        l["committed ".len()..].parse().unwrap()
+    }
+
+    /// Waits (bounded) for the closure's next `armed {json}` line; returns
+    /// the JSON.
+    pub fn armed(&self, closure_out: &Lines, within: Duration) -> serde_json::Value {
+        let l = closure_out
+            .wait_for("armed ", within, |_| {})
+            .unwrap_or_else(|| panic!("closure did not arm in {within:?}\n{}", self.logs()));
+        serde_json::from_str(&l["armed ".len()..]).unwrap()
+    }
+
     pub fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.join(name)).unwrap_or_default()
     }
