@@ -88,6 +88,12 @@ fn rdma_resumed_hung_host_is_fenced_off_the_replica() {
         node.logs()
     );
     assert_eq!(after, before, "the replica's image changed after the seal");
+    assert!(
+        node.log("replica.log")
+            .contains("fencing writer: its epoch is sealed"),
+        "the replica should say it fenced the sealed epoch's writers\n{}",
+        node.logs()
+    );
     let status = node.replica_status();
     assert_eq!(status["sealed"], true, "replica status: {status}");
     assert_eq!(
