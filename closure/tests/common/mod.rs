@@ -19,7 +19,9 @@ pub struct Node {
 }
 
 impl Node {
-    /// A folder with keys, a replica region file and the config: host
+    /// A folder with keys, a replica region file and the config (control
+    /// timeout 15 s: a replica formatting its region for the first writer
+    /// under a loaded TCG VM has taken over 5 s to accept): host
     /// `host-a` (commit async), closure `host-a-closure` with the given
     /// extra `closure:` lines, replica `r0`.
     pub fn new(name: &str, closure_extra: &str) -> Node {
@@ -37,7 +39,7 @@ impl Node {
         let yaml = format!(
             "name: host-a\nlog:\n  path: {dir}/host.log\n  size-bytes: {size}\ndevice:\n  name: {dev}\n\
              qp:\n  path-mtu: 1024\npersistence: apm\ncommit:\n  policy: async\n  max-lag-bytes: 262144\n\
-             control-timeout-ms: 5000\n\
+             control-timeout-ms: 15000\n\
              replicas:\n  - name: r0\n    control: 127.0.0.1:{port}\n    key-file: host-a.key\n\
              closure:\n  name: host-a-closure\n  key-file: closure.key\n  cores: [1]\n{closure_extra}\
              replica:\n  listen: 127.0.0.1:{port}\n  region: {dir}/replica.region\n  epoch-file: epoch\n\
