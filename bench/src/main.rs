@@ -158,8 +158,8 @@ enum Cmd {
         /// Tail lengths in records.
         #[arg(long, value_delimiter = ',', default_value = "1,100,10000")]
         tails: Vec<u64>,
-        /// Measurements per tail length.
-        #[arg(long, default_value_t = 3)]
+        /// Measurements per tail length (percentiles over them).
+        #[arg(long, default_value_t = 10)]
         iterations: u64,
         /// Payload bytes per record.
         #[arg(long, default_value_t = 64)]

@@ -54,6 +54,18 @@ fn valid_documents_pass_and_broken_ones_are_caught() {
             "records_per_s": 30.0, "commit": summary()},
     });
     assert_eq!(check(&schema, &ld), Vec::<String>::new());
+    let mut tk = json!({
+        "kind": "takeover", "environment": environment(),
+        "parameters": {"tails": [1, 100], "iterations": 3, "size_bytes": 64},
+        "results": [{"tail_records": 1, "tail_bytes": 128, "pre_established": summary(), "cold": summary(),
+            "cold_over_pre_p50": 80.5}],
+    });
+    assert_eq!(check(&schema, &tk), Vec::<String>::new());
+    tk["results"][0].as_object_mut().unwrap().remove("cold");
+    assert!(
+        !check(&schema, &tk).is_empty(),
+        "a takeover result without its cold figures must be refused"
+    );
 
     let broken: Vec<(&str, Breakage)> = vec![
         (

@@ -51,8 +51,12 @@ pub fn scratch(name: &str) -> PathBuf {
     testkit::scratch(&format!("bench-{name}"))
 }
 
+/// A sync apm config for host `host-a`, replica `r0` on `port`, with a
+/// closure identity (`host-a-closure`) on the replica's allow-list, for
+/// `takeover`.
 pub fn write_config(dir: &Path, device: &str, port: u16, log_size: u64) -> PathBuf {
     write_key(&dir.join("host-a.key"), 7);
+    write_key(&dir.join("closure.key"), 9);
     let region = dir.join("replica.region");
     std::fs::File::create(&region)
         .unwrap()
@@ -62,8 +66,10 @@ pub fn write_config(dir: &Path, device: &str, port: u16, log_size: u64) -> PathB
         "name: host-a\nlog:\n  path: {dir}/host.log\n  size-bytes: {log_size}\ndevice:\n  name: {device}\n\
          qp:\n  path-mtu: 1024\npersistence: apm\ncommit:\n  policy: sync\n  acks: 1\ncontrol-timeout-ms: 5000\n\
          replicas:\n  - name: r0\n    control: 127.0.0.1:{port}\n    key-file: host-a.key\n\
+         closure:\n  name: host-a-closure\n  key-file: closure.key\n\
          replica:\n  listen: 127.0.0.1:{port}\n  region: {region}\n  epoch-file: epoch\n\
-         \x20 allow:\n    - name: host-a\n      key-file: host-a.key\n",
+         \x20 allow:\n    - name: host-a\n      key-file: host-a.key\n\
+         \x20   - name: host-a-closure\n      key-file: closure.key\n",
         dir = dir.display(),
         region = region.display(),
     );
