@@ -44,7 +44,7 @@ fn rdma_losing_the_closure_disarms_takeover() {
     );
     assert!(line.contains("restart tg-closure"), "and the fix: {line}");
     assert!(
-        noticed <= Duration::from_millis(TIMEOUT_MS) + Duration::from_secs(3),
+        noticed <= Duration::from_millis(TIMEOUT_MS) + Duration::from_secs(5),
         "noticed only after {noticed:?} (bound {TIMEOUT_MS} ms)"
     );
 

@@ -111,8 +111,4 @@ fn rdma_sigkill_takeover_ships_every_local_record() {
         "{ROUNDS} takeovers in {:?}: (tail durable us, bytes) = {figures:?}",
         started.elapsed()
     );
-    assert!(
-        started.elapsed() < Duration::from_secs(120),
-        "the drill must stay under 2 minutes"
-    );
 }
