@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::{assert_replica_holds_host, wait_exit, Node, Rng};
 
-const ROUNDS: u64 = 3;
+const ROUNDS: u64 = 5;
 
 #[test]
 #[ignore = "rdma: needs an RDMA device (TG_RDMA_DEVICE) and real processes; runs in the rxe VM"]
