@@ -29,6 +29,76 @@ pub(crate) fn payload(seed: u64, lsn: u64) -> Vec<u8> {
     p
 }
 
+/// The host's own replay after a restart: every record already in the log
+/// is applied in LSN order and checked against the payload its LSN and
+/// embedded seed give (so a restarted load verifies what the previous run
+/// left, whatever its seed). Records other subcommands wrote into the same
+/// log (latency, throughput) are counted as `foreign`, not refused.
+#[derive(Debug, Default)]
+pub(crate) struct Replayed {
+    pub(crate) records: u64,
+    pub(crate) first_lsn: Option<u64>,
+    pub(crate) last_lsn: Option<u64>,
+    pub(crate) bytes: u64,
+    /// Records that are not `tg-bench load` records.
+    pub(crate) foreign: u64,
+    pub(crate) micros: u64,
+    /// The log was sealed (a closure took it over) and starts a new epoch.
+    pub(crate) was_sealed: bool,
+}
+
+impl logcore::Apply for Replayed {
+    type Error = std::convert::Infallible;
+
+    fn apply(&mut self, lsn: logcore::Lsn, p: &[u8]) -> Result<(), Self::Error> {
+        let word = |at: usize| {
+            p.get(at..at + 8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_le_bytes)
+        };
+        let ours = match (word(0), word(8)) {
+            (Some(embedded), Some(seed)) => embedded == lsn.0 && p == payload(seed, lsn.0),
+            _ => false,
+        };
+        if !ours {
+            self.foreign += 1;
+        }
+        self.first_lsn.get_or_insert(lsn.0);
+        self.last_lsn = Some(lsn.0);
+        self.records += 1;
+        self.bytes += p.len() as u64;
+        Ok(())
+    }
+}
+
+impl Replayed {
+    /// Replays `log` from its head into a checker.
+    pub(crate) fn run(log: &mut logcore::Log) -> Result<Replayed, String> {
+        let mut r = Replayed {
+            was_sealed: log.is_sealed(),
+            ..Replayed::default()
+        };
+        let t = Instant::now();
+        let from = log.head().lsn;
+        log.replay(from, &mut r)
+            .map_err(|e| format!("replaying the log: {e}"))?;
+        r.micros = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+        Ok(r)
+    }
+
+    pub(crate) fn json(&self) -> Value {
+        json!({
+            "records": self.records,
+            "first_lsn": self.first_lsn,
+            "last_lsn": self.last_lsn,
+            "bytes": self.bytes,
+            "foreign": self.foreign,
+            "micros": self.micros,
+            "was_sealed": self.was_sealed,
+        })
+    }
+}
+
 /// What a load run did, for `--json`.
 #[derive(Debug)]
 pub(crate) struct LoadRun {

@@ -158,8 +158,8 @@ enum Cmd {
         /// Tail lengths in records.
         #[arg(long, value_delimiter = ',', default_value = "1,100,10000")]
         tails: Vec<u64>,
-        /// Measurements per tail length.
-        #[arg(long, default_value_t = 3)]
+        /// Measurements per tail length (percentiles over them).
+        #[arg(long, default_value_t = 10)]
         iterations: u64,
         /// Payload bytes per record.
         #[arg(long, default_value_t = 64)]
@@ -408,7 +408,18 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             check_output("--json", common.json.as_ref(), "json")?;
             let loaded = setup::load(&common.config)?;
-            let rl = setup::connect(&loaded)?;
+            let mut log = setup::open_log(&loaded)?;
+            // A restarted host first replays its own log (checking every
+            // record), as an application rebuilds its state.
+            let replayed = load::Replayed::run(&mut log)?;
+            tracing::info!(
+                records = replayed.records,
+                last_lsn = replayed.last_lsn,
+                micros = replayed.micros,
+                sealed = replayed.was_sealed,
+                "replayed the local log"
+            );
+            let rl = setup::join(&loaded, log)?;
             let env = setup::environment(&loaded.cfg, &rl);
             let mut progress = Progress::new(!common.quiet);
             let done = load::run(&rl, records, rate, seed, &mut progress)?;
@@ -418,6 +429,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 &json!({
                     "kind": "load", "environment": env,
                     "parameters": {"records": records, "rate": rate, "seed": seed},
+                    "replayed": replayed.json(),
+                    "takeover": rl.takeover().to_string(),
                     "results": done.json(),
                 }),
                 common.quiet,

@@ -61,6 +61,12 @@ pub(crate) fn load(cfg_path: &Path) -> Result<Loaded, String> {
 /// replicas and connects to each at once, so an unreachable replica is
 /// reported here and not as a commit timeout later.
 pub(crate) fn connect(l: &Loaded) -> Result<ReplicatedLog, String> {
+    join(l, open_log(l)?)
+}
+
+/// The first half of [`connect`]: checks the device, then opens (or
+/// creates) the log, recovering it.
+pub(crate) fn open_log(l: &Loaded) -> Result<Log, String> {
     drop(fabric::verbs::Context::open(&l.opts.device, l.opts.port).map_err(|e| e.to_string())?);
     let path = &l.log_path;
     let log = match Log::open(path, RegionKind::Auto) {
@@ -81,6 +87,12 @@ pub(crate) fn connect(l: &Loaded) -> Result<ReplicatedLog, String> {
         ))
         }
     };
+    Ok(log)
+}
+
+/// The second half of [`connect`]: joins `log` to its replicas (a sealed
+/// log moves to a new epoch) and connects each.
+pub(crate) fn join(l: &Loaded, log: Log) -> Result<ReplicatedLog, String> {
     let rl = ReplicatedLog::open(log, l.opts.clone()).map_err(|e| e.to_string())?;
     for i in 0..l.opts.replicas.len() {
         // The smallest READ: connects the link (TCP handshake, QP set-up).

@@ -20,24 +20,27 @@ use closure::options::ClosureOptions;
 use closure::standby::{ShipFrom, Standby};
 use fabric::config::Config;
 use fabric::replicated::ReplicatedLog;
+use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
-/// One tail length's figures, in nanoseconds.
+use crate::stats::{histogram, us, Summary};
+
+/// One tail length's figures: HDR histograms of nanoseconds.
 pub(crate) struct Point {
     tail_records: u64,
     tail_bytes: u64,
-    pre_ns: Vec<u64>,
-    cold_ns: Vec<u64>,
+    pre: Histogram<u64>,
+    cold: Histogram<u64>,
 }
 
-fn median(v: &[u64]) -> u64 {
-    let mut s = v.to_vec();
-    s.sort_unstable();
-    s[s.len() / 2]
+impl Point {
+    fn ratio_p50(&self) -> f64 {
+        self.cold.value_at_quantile(0.5) as f64 / self.pre.value_at_quantile(0.5).max(1) as f64
+    }
 }
 
 fn ns(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)
 }
 
 pub(crate) fn run(
@@ -66,8 +69,8 @@ pub(crate) fn run(
         let mut p = Point {
             tail_records: n,
             tail_bytes: 0,
-            pre_ns: Vec::new(),
-            cold_ns: Vec::new(),
+            pre: histogram(),
+            cold: histogram(),
         };
         for _ in 0..iterations {
             let before = rl.log().persisted().pos;
@@ -82,22 +85,22 @@ pub(crate) fn run(
             let t = Instant::now();
             warm.ship(tail, ShipFrom::ReplicaStatus, &mut seen)
                 .map_err(|e| e.to_string())?;
-            p.pre_ns.push(ns(t.elapsed()));
+            p.pre.saturating_record(ns(t.elapsed()));
             drop(warm);
 
             let t = Instant::now();
             let mut cold = Standby::prepare(&opts, wait).map_err(|e| e.to_string())?;
             cold.ship(tail, ShipFrom::At(before), &mut seen)
                 .map_err(|e| e.to_string())?;
-            p.cold_ns.push(ns(t.elapsed()));
+            p.cold.saturating_record(ns(t.elapsed()));
             drop(cold);
             rl.commit(last).map_err(|e| format!("commit: {e}"))?;
         }
         if progress {
             eprintln!(
-                "tg-bench: tail {n} records: pre-established {} us, cold {} us (medians)",
-                median(&p.pre_ns) / 1000,
-                median(&p.cold_ns) / 1000
+                "tg-bench: tail {n} records: pre-established {} us, cold {} us (p50)",
+                us(p.pre.value_at_quantile(0.5)),
+                us(p.cold.value_at_quantile(0.5))
             );
         }
         points.push(p);
@@ -107,18 +110,23 @@ pub(crate) fn run(
 
 pub(crate) fn table(points: &[Point]) -> String {
     let mut s = format!(
-        "{:>12} {:>12} {:>18} {:>12} {:>8}\n",
-        "tail (recs)", "bytes", "pre-estab. (us)", "cold (us)", "cold/pre"
+        "{:>11} {:>10} | {:>27} | {:>27} | {:>8}\n{:>11} {:>10} | {:>8} {:>8} {:>9} | {:>8} {:>8} {:>9} | {:>8}\n",
+        "tail (recs)", "bytes", "pre-established µs", "cold µs", "cold/pre",
+        "", "", "p50", "p90", "max", "p50", "p90", "max", "p50",
     );
     for p in points {
-        let (pre, cold) = (median(&p.pre_ns), median(&p.cold_ns));
+        let (pre, cold) = (Summary::of(&p.pre), Summary::of(&p.cold));
         s.push_str(&format!(
-            "{:>12} {:>12} {:>18.1} {:>12.1} {:>8.1}\n",
+            "{:>11} {:>10} | {:>8} {:>8} {:>9} | {:>8} {:>8} {:>9} | {:>8.1}\n",
             p.tail_records,
             p.tail_bytes,
-            pre as f64 / 1000.0,
-            cold as f64 / 1000.0,
-            cold as f64 / pre.max(1) as f64
+            us(pre.p50_ns),
+            us(pre.p90_ns),
+            us(pre.max_ns),
+            us(cold.p50_ns),
+            us(cold.p90_ns),
+            us(cold.max_ns),
+            p.ratio_p50()
         ));
     }
     s
@@ -132,10 +140,9 @@ pub(crate) fn json(points: &[Point]) -> Value {
                 json!({
                     "tail_records": p.tail_records,
                     "tail_bytes": p.tail_bytes,
-                    "pre_established_ns": p.pre_ns,
-                    "cold_ns": p.cold_ns,
-                    "pre_established_median_ns": median(&p.pre_ns),
-                    "cold_median_ns": median(&p.cold_ns),
+                    "pre_established": Summary::of(&p.pre).json(),
+                    "cold": Summary::of(&p.cold).json(),
+                    "cold_over_pre_p50": p.ratio_p50(),
                 })
             })
             .collect(),
@@ -146,17 +153,33 @@ pub(crate) fn json(points: &[Point]) -> Value {
 mod tests {
     use super::*;
 
+    fn hist(v: &[u64]) -> Histogram<u64> {
+        let mut h = histogram();
+        for &x in v {
+            h.record(x).unwrap();
+        }
+        h
+    }
+
     #[test]
-    fn table_reports_the_ratio_of_medians() {
+    fn table_and_json_report_percentiles_and_the_ratio_of_medians() {
         let p = Point {
             tail_records: 1,
             tail_bytes: 128,
-            pre_ns: vec![10_000, 12_000, 11_000],
-            cold_ns: vec![1_100_000, 900_000, 1_000_000],
+            pre: hist(&[10_000, 12_000, 11_000]),
+            cold: hist(&[1_100_000, 900_000, 1_000_000]),
         };
-        let t = table(&[p]);
+        let t = table(std::slice::from_ref(&p));
+        // p50 11 us vs 1000 us (3 significant digits); max 12 us / 1100 us.
         assert!(t.contains("11.0"), "{t}");
-        assert!(t.contains("1000.0"), "{t}");
-        assert!(t.contains("90.9"), "{t}");
+        assert!(t.contains("12.0"), "{t}");
+        assert!(t.contains("1000.4") || t.contains("1000.0"), "{t}");
+        assert!(t.contains("1100."), "{t}");
+        assert!(t.contains("90.9") || t.contains("91.0"), "{t}");
+        let j = json(std::slice::from_ref(&p));
+        assert_eq!(j[0]["pre_established"]["count"], 3);
+        assert_eq!(j[0]["cold"]["count"], 3);
+        let r = j[0]["cold_over_pre_p50"].as_f64().unwrap();
+        assert!((r - 90.9).abs() < 0.2, "{r}");
     }
 }

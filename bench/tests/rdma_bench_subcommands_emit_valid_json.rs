@@ -176,6 +176,37 @@ fn rdma_bench_subcommands_emit_valid_json() {
         .parse()
         .unwrap();
     assert!(first > *lsns.last().unwrap(), "{first} after {lsns:?}");
+    let v = valid_json(&dir.join("load2.json"), "load");
+    assert_eq!(
+        v["replayed"]["last_lsn"].as_u64(),
+        lsns.last().copied(),
+        "{v}"
+    );
+    assert_eq!(v["replayed"]["was_sealed"], false, "{v}");
+
+    // takeover: two short tails, two runs each, pre-established vs cold.
+    let (table, _) = ok(&[
+        "takeover",
+        "--config",
+        cfg,
+        "--tails",
+        "1,20",
+        "--iterations",
+        "2",
+        "--json",
+        &f("takeover.json"),
+    ]);
+    assert!(table.contains("pre-established µs"), "{table}");
+    let v = valid_json(&dir.join("takeover.json"), "takeover");
+    let r = v["results"].as_array().unwrap();
+    assert_eq!(r.len(), 2);
+    for (p, tail) in r.iter().zip([1u64, 20]) {
+        assert_eq!(p["tail_records"].as_u64(), Some(tail), "{p}");
+        assert_eq!(p["pre_established"]["count"], 2, "{p}");
+        assert_eq!(p["cold"]["count"], 2, "{p}");
+        // A cold agent opens the device and connects first: never faster.
+        assert!(p["cold_over_pre_p50"].as_f64().unwrap() > 1.0, "{p}");
+    }
 
     std::fs::remove_dir_all(&dir).unwrap();
 }

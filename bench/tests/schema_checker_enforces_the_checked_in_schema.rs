@@ -48,10 +48,24 @@ fn valid_documents_pass_and_broken_ones_are_caught() {
     assert_eq!(check(&schema, &t), Vec::<String>::new());
     let ld = json!({
         "kind": "load", "environment": environment(), "parameters": {"records": 3, "rate": null, "seed": 1},
+        "replayed": {"records": 0, "first_lsn": null, "last_lsn": null, "bytes": 0, "foreign": 0, "micros": 5, "was_sealed": false},
+        "takeover": "not configured (no `closure:` section)",
         "results": {"records": 3, "first_lsn": 0, "last_lsn": 2, "payload_bytes": 100, "seconds": 0.1,
             "records_per_s": 30.0, "commit": summary()},
     });
     assert_eq!(check(&schema, &ld), Vec::<String>::new());
+    let mut tk = json!({
+        "kind": "takeover", "environment": environment(),
+        "parameters": {"tails": [1, 100], "iterations": 3, "size_bytes": 64},
+        "results": [{"tail_records": 1, "tail_bytes": 128, "pre_established": summary(), "cold": summary(),
+            "cold_over_pre_p50": 80.5}],
+    });
+    assert_eq!(check(&schema, &tk), Vec::<String>::new());
+    tk["results"][0].as_object_mut().unwrap().remove("cold");
+    assert!(
+        !check(&schema, &tk).is_empty(),
+        "a takeover result without its cold figures must be refused"
+    );
 
     let broken: Vec<(&str, Breakage)> = vec![
         (

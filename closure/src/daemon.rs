@@ -32,20 +32,83 @@ pub fn emit(event: &str, v: &Value) {
     let _ = out.flush();
 }
 
-/// Arms (isolation, standby resources), watches the host until it fails or
-/// goes away, and takes over if it failed.
+/// Isolates the daemon (cores, real-time policy, OOM protection), then runs
+/// one [`cycle`]: arm, watch, and take over or stand down.
 ///
 /// # Errors
 /// [`ClosureError`] while arming, watching or taking over.
 pub fn run(opts: &ClosureOptions, wait_host: Duration) -> Result<Outcome, ClosureError> {
-    let mut iso = isolation::isolate(&opts.cores);
+    let mut iso = isolate(opts);
+    cycle(opts, wait_host, &mut iso)
+}
+
+/// The daemon's normal life: isolates once, then runs [`cycle`] after
+/// cycle. After a takeover it waits for the host the restart command
+/// brings back (at its new epoch) and re-arms on it; after a clean
+/// shutdown or a seal by someone else it waits for the next host; when a
+/// new host replaced the watched one it re-arms at once. Waits for a host
+/// are unbounded after the first arm (a warning every `wait_host` says
+/// what the log shows); only errors end it.
+///
+/// # Errors
+/// The first [`ClosureError`] of any cycle (the first arm's
+/// [`ClosureError::NoHost`] included).
+pub fn serve(opts: &ClosureOptions, wait_host: Duration) -> Result<(), ClosureError> {
+    let mut iso = isolate(opts);
+    let mut first = true;
+    loop {
+        let outcome = match cycle(opts, wait_host, &mut iso) {
+            Err(ClosureError::NoHost {
+                path,
+                waited_ms,
+                state,
+            }) if !first => {
+                tracing::warn!(
+                    log = %path.display(),
+                    waited_ms,
+                    state,
+                    "no host running on the log yet; still waiting (after a takeover: did the restart command start it?)"
+                );
+                continue;
+            }
+            r => r?,
+        };
+        first = false;
+        match &outcome {
+            Outcome::TookOver(r) => {
+                tracing::info!(epoch = r.epoch, "re-arming for the restarted host")
+            }
+            Outcome::StoodDown(v) => tracing::info!(verdict = ?v, "re-arming for the next host"),
+        }
+    }
+}
+
+fn isolate(opts: &ClosureOptions) -> isolation::Isolation {
+    let iso = isolation::isolate(&opts.cores, opts.realtime_priority);
     for w in &iso.warnings {
         tracing::warn!("{w}");
     }
+    iso
+}
+
+/// One cycle: prepares the standby resources (waiting up to `wait_host`
+/// for a host running on the log), locks memory, watches the host until it
+/// fails or goes away, and takes over if it failed. While armed, the
+/// closure's pid and heartbeat are kept in the log's control block so the
+/// host can report whether takeover is armed; both are cleared when the
+/// cycle ends.
+///
+/// # Errors
+/// [`ClosureError`] while arming, watching or taking over.
+pub fn cycle(
+    opts: &ClosureOptions,
+    wait_host: Duration,
+    iso: &mut isolation::Isolation,
+) -> Result<Outcome, ClosureError> {
     let mut standby = Standby::prepare(opts, wait_host)?;
     // Everything the takeover uses exists now: lock it in RAM.
     let before = iso.warnings.len();
-    isolation::lock(&mut iso);
+    isolation::lock(iso);
     for w in &iso.warnings[before..] {
         tracing::warn!("{w}");
     }
@@ -59,6 +122,11 @@ pub fn run(opts: &ClosureOptions, wait_host: Duration) -> Result<Outcome, Closur
             source,
         })?;
     let mut watch = Watch::arm(&control, opts.heartbeat_timeout)?;
+    control.set_closure_pid(std::process::id());
+    control.closure_tick();
+    // Cleared however this cycle ends: a closure that is not watching
+    // must not look armed to the host.
+    let _armed = ClearOnDrop(&control);
     tracing::info!(
         host_pid = watch.pid(),
         epoch = standby.identity.epoch,
@@ -74,6 +142,7 @@ pub fn run(opts: &ClosureOptions, wait_host: Duration) -> Result<Outcome, Closur
             "cold_connect_us": u64::try_from(standby.cold_connect.as_micros()).unwrap_or(u64::MAX),
             "pinned": iso.pinned,
             "cores_isolated": iso.cores_isolated,
+            "realtime": iso.realtime,
             "memory_locked": iso.memory_locked,
             "oom_protected": iso.oom_protected,
         }),
@@ -84,6 +153,7 @@ pub fn run(opts: &ClosureOptions, wait_host: Duration) -> Result<Outcome, Closur
         if v != Verdict::Alive {
             break v;
         }
+        control.closure_tick();
         if Instant::now() >= next_keepalive {
             standby.keepalive(opts);
             next_keepalive = Instant::now() + opts.keepalive;
@@ -93,7 +163,10 @@ pub fn run(opts: &ClosureOptions, wait_host: Duration) -> Result<Outcome, Closur
     match verdict {
         Verdict::Died | Verdict::Hung { .. } => {
             tracing::warn!(host_pid = watch.pid(), ?verdict, "host failed: taking over");
-            let report = take_over(&mut standby, opts, verdict, watch.pid(), detected)?;
+            let killed =
+                matches!(verdict, Verdict::Hung { .. }) && opts.kill_hung_host && kill_hung(&watch);
+            let mut report = take_over(&mut standby, opts, verdict, watch.pid(), detected)?;
+            report.host_killed = killed;
             emit("takeover", &report.to_json());
             Ok(Outcome::TookOver(report))
         }
@@ -105,5 +178,44 @@ pub fn run(opts: &ClosureOptions, wait_host: Duration) -> Result<Outcome, Closur
             );
             Ok(Outcome::StoodDown(v))
         }
+    }
+}
+
+/// How long a SIGKILLed hung host may take to be gone.
+const KILL_WAIT: Duration = Duration::from_secs(1);
+
+/// Kills the hung host so it cannot resume into the log the closure is
+/// about to seal (a stopped process dies on SIGKILL without running).
+/// Returns whether it is gone; a failure is a warning: the replicas'
+/// fencing still keeps a resumed host off them.
+fn kill_hung(watch: &Watch) -> bool {
+    match watch.kill(KILL_WAIT) {
+        Ok(true) => {
+            tracing::info!(
+                host_pid = watch.pid(),
+                "hung host killed (closure.kill-hung-host)"
+            );
+            true
+        }
+        Ok(false) => {
+            tracing::warn!(
+                host_pid = watch.pid(),
+                waited_ms = KILL_WAIT.as_millis(),
+                "hung host still there after SIGKILL; taking over anyway (the replicas fence it)"
+            );
+            false
+        }
+        Err(e) => {
+            tracing::warn!(host_pid = watch.pid(), error = %e, "cannot kill the hung host; taking over anyway (the replicas fence it)");
+            false
+        }
+    }
+}
+
+struct ClearOnDrop<'a, 'r>(&'a Control<'r>);
+
+impl Drop for ClearOnDrop<'_, '_> {
+    fn drop(&mut self) {
+        self.0.set_closure_pid(0);
     }
 }

@@ -21,6 +21,8 @@ pub struct Isolation {
     pub memory_locked: bool,
     /// `oom_score_adj` is -1000.
     pub oom_protected: bool,
+    /// Running under `SCHED_FIFO` (only when a priority was asked).
+    pub realtime: bool,
     /// What could not be done, each with the fix.
     pub warnings: Vec<String>,
 }
@@ -68,11 +70,23 @@ pub fn cores_isolated(sysfs: &Path, cores: &[u32]) -> bool {
             .all(|c| isolated.contains(c) || nohz.contains(c))
 }
 
-/// Pins to `cores` (when not empty), protects from the OOM killer; call
-/// [`lock`] once everything the takeover needs is allocated.
+/// Pins to `cores` (when not empty), switches to `SCHED_FIFO` at
+/// `realtime` (when set), protects from the OOM killer; call [`lock`] once
+/// everything the takeover needs is allocated. Applies to the calling
+/// thread (and the threads it spawns later).
 #[must_use]
-pub fn isolate(cores: &[u32]) -> Isolation {
+pub fn isolate(cores: &[u32], realtime: Option<u8>) -> Isolation {
     let mut r = Isolation::default();
+    if let Some(p) = realtime {
+        match sys::set_fifo(p) {
+            Ok(()) => r.realtime = true,
+            Err(e) => r.warnings.push(format!(
+                "cannot run under SCHED_FIFO priority {p}: {e}; grant CAP_SYS_NICE \
+                 (systemd: CPUSchedulingPolicy=fifo, or AmbientCapabilities=CAP_SYS_NICE) or \
+                 leave closure.realtime-priority out"
+            )),
+        }
+    }
     if cores.is_empty() {
         r.warnings.push(
             "closure.cores is empty: the closure is not pinned and competes with the host for CPU; \
@@ -151,7 +165,7 @@ mod tests {
     fn pinning_applies_to_the_calling_thread() {
         // On a thread of its own, so the test harness's threads keep their CPUs.
         let list = std::thread::spawn(|| {
-            let r = isolate(&[0]);
+            let r = isolate(&[0], None);
             assert!(r.pinned, "{r:?}");
             std::fs::read_to_string("/proc/thread-self/status")
                 .unwrap()
@@ -168,8 +182,48 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_realtime_policy_warns_with_the_fix() {
+        // Priority 100 is past SCHED_FIFO's range: refused (EINVAL) even
+        // with privileges, so the warning path runs everywhere.
+        let r = std::thread::spawn(|| isolate(&[], Some(100)))
+            .join()
+            .unwrap();
+        assert!(!r.realtime, "{r:?}");
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.contains("SCHED_FIFO priority 100") && w.contains("CAP_SYS_NICE")),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn a_granted_realtime_policy_is_the_threads() {
+        let (r, policy) = std::thread::spawn(|| {
+            let r = isolate(&[], Some(1));
+            // Field 41 of /proc/thread-self/stat: the scheduling policy.
+            let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+            let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+            let policy: u32 = after_comm.split(' ').nth(38).unwrap().parse().unwrap();
+            (r, policy)
+        })
+        .join()
+        .unwrap();
+        if r.realtime {
+            assert_eq!(policy, 1, "SCHED_FIFO is policy 1: {r:?}");
+        } else {
+            // No CAP_SYS_NICE here: then it must say so, and not pretend.
+            assert_eq!(policy, 0, "{r:?}");
+            assert!(
+                r.warnings.iter().any(|w| w.contains("CAP_SYS_NICE")),
+                "{r:?}"
+            );
+        }
+    }
+
+    #[test]
     fn pinning_to_an_impossible_core_warns_instead_of_failing() {
-        let r = isolate(&[1023]);
+        let r = isolate(&[1023], None);
         assert!(!r.pinned);
         assert!(r.warnings.iter().any(|w| w.contains("cannot pin")), "{r:?}");
     }

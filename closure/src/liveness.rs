@@ -84,6 +84,23 @@ impl Watch {
         self.beats
     }
 
+    /// Sends SIGKILL to the watched host (through its pidfd: never to a
+    /// process that reused its pid) and waits up to `wait` for it to be
+    /// gone. Returns whether it is.
+    ///
+    /// # Errors
+    /// The signal could not be sent (other than the host being gone).
+    pub fn kill(&self, wait: Duration) -> std::io::Result<bool> {
+        let Some(fd) = &self.pidfd else {
+            return Ok(true);
+        };
+        match sys::pidfd_kill(fd) {
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(true),
+            r => r?,
+        }
+        sys::wait_readable(fd, u64::try_from(wait.as_millis()).unwrap_or(u64::MAX))
+    }
+
     /// Waits up to `wait` for the host to die, then judges it. Death wakes
     /// the wait at once. Allocates nothing.
     ///

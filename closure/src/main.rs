@@ -22,17 +22,23 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Arm on the host's log and watch it; exits after one takeover (0),
-    /// when the host shuts down cleanly (0), or on an error (1). Run it
-    /// under a supervisor that restarts it (configs/tg-closure.service) to
-    /// re-arm for the next host.
+    /// Arm on the host's log and watch it. After a takeover it waits for
+    /// the host the restart command brings back (at its new epoch) and
+    /// re-arms on it; after a clean shutdown it waits for the next host.
+    /// Exits only on an error (1), or with --once.
     Run {
         /// The node's config file (needs `closure:`, `log.path`, `replicas`).
         #[arg(long, short)]
         config: PathBuf,
-        /// How long to wait at start for a host running on the log.
+        /// How long to wait at start for a host running on the log (an
+        /// error past it); later waits (for a restarted host) warn every
+        /// this often and go on.
         #[arg(long, default_value_t = 60_000)]
         wait_host_ms: u64,
+        /// Exit after one takeover or stand-down (0) instead of re-arming,
+        /// for a supervisor that restarts the daemon itself, and drills.
+        #[arg(long)]
+        once: bool,
     },
 }
 
@@ -44,6 +50,7 @@ fn main() -> ExitCode {
     let Cmd::Run {
         config,
         wait_host_ms,
+        once,
     } = Cli::parse().cmd;
     let opts = match ClosureOptions::from_file(&config) {
         Ok(o) => o,
@@ -52,8 +59,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match daemon::run(&opts, Duration::from_millis(wait_host_ms)) {
-        Ok(Outcome::TookOver(_) | Outcome::StoodDown(_)) => ExitCode::SUCCESS,
+    let wait = Duration::from_millis(wait_host_ms);
+    let result = if once {
+        daemon::run(&opts, wait).map(|_: Outcome| ())
+    } else {
+        daemon::serve(&opts, wait)
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("tg-closure: {e}");

@@ -33,6 +33,10 @@ pub struct ClosureOptions {
     pub keepalive: Duration,
     /// Restart command (argv), if any.
     pub restart: Option<Vec<String>>,
+    /// `SCHED_FIFO` priority, if any.
+    pub realtime_priority: Option<u8>,
+    /// SIGKILL a hung host before taking over.
+    pub kill_hung_host: bool,
 }
 
 impl ClosureOptions {
@@ -103,6 +107,8 @@ impl ClosureOptions {
             poll_interval: Duration::from_millis(c.poll_interval_ms),
             keepalive: Duration::from_millis(c.keepalive_ms),
             restart: c.restart.clone(),
+            realtime_priority: c.realtime_priority,
+            kill_hung_host: c.kill_hung_host,
         })
     }
 }

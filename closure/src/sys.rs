@@ -84,6 +84,43 @@ pub(crate) fn pin_to(cores: &[u32]) -> io::Result<()> {
     Ok(())
 }
 
+/// Runs the calling thread under `SCHED_FIFO` at `priority` (1..=99), so
+/// no ordinary task on its cores delays the watch loop or the takeover.
+///
+/// # Errors
+/// `EPERM` without `CAP_SYS_NICE` (or an `RLIMIT_RTPRIO` below
+/// `priority`), `EINVAL` for a priority out of range.
+pub(crate) fn set_fifo(priority: u8) -> io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: i32::from(priority),
+    };
+    // SAFETY: `param` is a valid sched_param for the duration of the call;
+    // pid 0 is the calling thread.
+    syscall!(unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &raw const param) })?;
+    Ok(())
+}
+
+/// Sends SIGKILL through a pidfd: the process it names, and never another
+/// that reused its pid.
+///
+/// # Errors
+/// `ESRCH` once the process has exited; `EPERM` without the right to
+/// signal it.
+pub(crate) fn pidfd_kill(pidfd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: pidfd_send_signal takes a descriptor, a signal number, a
+    // null siginfo (the kernel fills a default one) and flags by value.
+    syscall!(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    })?;
+    Ok(())
+}
+
 /// Locks every current and future page of the process in RAM, so the
 /// takeover path never waits for a page-in.
 ///

@@ -74,6 +74,9 @@ pub struct TakeoverReport {
     pub restart_us: Option<u64>,
     /// The restart command's pid.
     pub restart_pid: Option<u32>,
+    /// A hung host was killed before the takeover
+    /// (`closure.kill-hung-host`).
+    pub host_killed: bool,
 }
 
 impl TakeoverReport {
@@ -101,6 +104,7 @@ impl TakeoverReport {
             "sealed_us": self.sealed_us,
             "restart_us": self.restart_us,
             "restart_pid": self.restart_pid,
+            "host_killed": self.host_killed,
         })
     }
 }
@@ -122,7 +126,7 @@ pub fn spawn_restart(argv: &[String]) -> Result<u32, ClosureError> {
             source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"),
         });
     };
-    let child = Command::new(program)
+    let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .spawn()
@@ -130,7 +134,23 @@ pub fn spawn_restart(argv: &[String]) -> Result<u32, ClosureError> {
             program: program.clone(),
             source,
         })?;
-    Ok(child.id())
+    let pid = child.id();
+    // Reaped by a thread of its own (the daemon lives on and re-arms); its
+    // exit status is logged, a failed restart being worth a warning.
+    let program = program.clone();
+    let reaper = std::thread::Builder::new()
+        .name("tg-restart-reaper".into())
+        .spawn(move || match child.wait() {
+            Ok(st) if st.success() => tracing::info!(pid, %program, "restart command exited: {st}"),
+            Ok(st) => tracing::warn!(pid, %program, "restart command failed: {st}"),
+            Err(e) => {
+                tracing::warn!(pid, %program, error = %e, "cannot wait for the restart command")
+            }
+        });
+    if let Err(e) = reaper {
+        tracing::warn!(pid, error = %e, "cannot start a thread to reap the restart command; it stays a zombie when it exits");
+    }
+    Ok(pid)
 }
 
 /// Runs the takeover on an armed standby. `detected` is when the verdict
@@ -241,5 +261,6 @@ pub fn take_over(
         sealed_us,
         restart_us,
         restart_pid,
+        host_killed: false,
     })
 }

@@ -12,17 +12,13 @@ use common::{dump, wait_exit, Node};
 fn rdma_clean_shutdown_is_no_takeover() {
     let mut node = Node::new("closure-clean", "");
     node.start_replica();
-    // 1000 records at 100/s: the closure arms while the host runs (arming
-    // takes seconds under TCG emulation).
-    let (mut host, host_out) = node.start_host(1000, 7, Some(100));
-    host_out
-        .wait_for("committed ", Duration::from_secs(30), |_| {})
-        .unwrap_or_else(|| panic!("host committed nothing in 30 s\n{}", node.logs()));
+    // 3000 records at 100/s: the closure arms while the host runs (arming
+    // takes seconds under TCG emulation, over ten on a loaded machine).
+    let (mut host, host_out) = node.start_host(3000, 7, Some(100));
+    node.first_commit(&host_out);
     let (mut closure, closure_out) = node.start_closure();
-    closure_out
-        .wait_for("armed ", Duration::from_secs(30), |_| {})
-        .unwrap_or_else(|| panic!("closure did not arm in 30 s\n{}", node.logs()));
-    let st = wait_exit(&mut host, Duration::from_secs(60), "tg-bench load", || {
+    node.armed(&closure_out, Duration::from_secs(30));
+    let st = wait_exit(&mut host, Duration::from_secs(120), "tg-bench load", || {
         node.logs()
     });
     assert!(st.success(), "host failed: {st}\n{}", node.logs());

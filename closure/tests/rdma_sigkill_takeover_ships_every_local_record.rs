@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::{assert_replica_holds_host, wait_exit, Node, Rng};
 
-const ROUNDS: u64 = 3;
+const ROUNDS: u64 = 5;
 
 #[test]
 #[ignore = "rdma: needs an RDMA device (TG_RDMA_DEVICE) and real processes; runs in the rxe VM"]
@@ -31,21 +31,15 @@ fn rdma_sigkill_takeover_ships_every_local_record() {
         // two emulated CPUs without starving each other; async commits
         // still let the replica lag.
         let (mut host, host_out) = node.start_host(1_000_000, 100 + round, Some(2000));
-        let mut committed = 0u64;
         let note = |l: &str, committed: &mut u64| {
             if let Some(n) = l.strip_prefix("committed ") {
                 *committed = n.parse().unwrap();
             }
         };
-        let first = host_out
-            .wait_for("committed ", Duration::from_secs(30), |_| {})
-            .unwrap_or_else(|| panic!("host committed nothing in 30 s\n{}", node.logs()));
-        note(&first, &mut committed);
+        let mut committed = node.first_commit(&host_out);
         let t_host = round_start.elapsed();
         let (mut closure, closure_out) = node.start_closure();
-        let armed = closure_out
-            .wait_for("armed ", Duration::from_secs(30), |_| {})
-            .unwrap_or_else(|| panic!("closure did not arm in 30 s\n{}", node.logs()));
+        let armed = node.armed(&closure_out, Duration::from_secs(30));
         let t_armed = round_start.elapsed();
         // A random kill point: 0..1 s of appends after arming.
         let delay = Duration::from_millis(rng.below(1000));
@@ -97,14 +91,12 @@ fn rdma_sigkill_takeover_ships_every_local_record() {
             r["sealed_at"].as_u64().unwrap(),
             "{status}"
         );
-        let a: serde_json::Value =
-            serde_json::from_str(armed.strip_prefix("armed ").unwrap()).unwrap();
         eprintln!(
             "round {round}: kill after {delay:?}, committed LSN {committed}, local tail {} (recorded {}), \
              replica was at {}, shipped {} bytes; takeover: recover {} us, tail durable {} us, seal durable {} us, \
              sealed {} us; kill-to-exit observed {observed_ms} ms; cold connect at arming {} us; round took {:?} (host committing at {t_host:?}, closure armed at {t_armed:?}, took over at {t_took_over:?})",
             r["tail"], r["recorded_tail"], r["replica_durable"], r["shipped_bytes"], r["recover_us"],
-            r["tail_durable_us"], r["seal_durable_us"], r["sealed_us"], a["cold_connect_us"], round_start.elapsed(),
+            r["tail_durable_us"], r["seal_durable_us"], r["sealed_us"], armed["cold_connect_us"], round_start.elapsed(),
         );
         if round == 0 {
             // The closure's own step log (arming and takeover, timed).
@@ -118,9 +110,5 @@ fn rdma_sigkill_takeover_ships_every_local_record() {
     eprintln!(
         "{ROUNDS} takeovers in {:?}: (tail durable us, bytes) = {figures:?}",
         started.elapsed()
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(120),
-        "the drill must stay under 2 minutes"
     );
 }

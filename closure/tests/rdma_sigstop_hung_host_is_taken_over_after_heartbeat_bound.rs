@@ -1,7 +1,8 @@
 //! A hung host (SIGSTOP: alive, not beating) is taken over once its
 //! heartbeat has been still for the configured bound, not before: the
-//! replica then holds every record of the local log followed by the seal,
-//! and reports the stream sealed.
+//! closure kills it first (`kill-hung-host`, the default), and the replica
+//! then holds every record of the local log followed by the seal, and
+//! reports the stream sealed.
 
 mod common;
 
@@ -20,13 +21,9 @@ fn rdma_sigstop_hung_host_is_taken_over_after_heartbeat_bound() {
     );
     node.start_replica();
     let (mut host, host_out) = node.start_host(1_000_000, 11, None);
-    host_out
-        .wait_for("committed ", Duration::from_secs(30), |_| {})
-        .unwrap_or_else(|| panic!("host committed nothing in 30 s\n{}", node.logs()));
+    node.first_commit(&host_out);
     let (mut closure, closure_out) = node.start_closure();
-    closure_out
-        .wait_for("armed ", Duration::from_secs(30), |_| {})
-        .unwrap_or_else(|| panic!("closure did not arm in 30 s\n{}", node.logs()));
+    node.armed(&closure_out, Duration::from_secs(30));
     // Let the closure see a few beats (a host that never beat is judged by
     // its pid only).
     std::thread::sleep(Duration::from_millis(300));
@@ -60,6 +57,14 @@ fn rdma_sigstop_hung_host_is_taken_over_after_heartbeat_bound() {
         "hang: taken over {waited:?} after SIGSTOP (bound {TIMEOUT_MS} ms): {}; tail durable {} us after detection",
         r["reason"], r["tail_durable_us"]
     );
-    host.kill().unwrap();
-    host.wait().unwrap();
+    assert_eq!(r["host_killed"], true, "{r}");
+    // Killed by the closure: gone without being resumed.
+    let st = wait_exit(&mut host, Duration::from_secs(5), "the hung host", || {
+        node.logs()
+    });
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&st),
+        Some(9),
+        "the hung host should have died of SIGKILL: {st}"
+    );
 }

@@ -123,6 +123,22 @@ pub struct ClosureSection {
     /// run. 1..=[`MAX_RESTART_ARGS`] non-empty arguments when set.
     #[serde(default)]
     pub restart: Option<Vec<String>>,
+    /// Run the daemon under `SCHED_FIFO` at this priority (1..=99), so no
+    /// ordinary task on its cores delays a takeover. Needs `CAP_SYS_NICE`
+    /// (a warning names the fix when refused). Default absent: the normal
+    /// scheduler (isolated cores are usually enough).
+    #[serde(default)]
+    pub realtime_priority: Option<u8>,
+    /// Kill a hung host (SIGKILL through its pidfd) before taking over, so
+    /// it can never resume into a log it no longer owns. With `false` a
+    /// resumed host is still kept off the replicas (sealing fences its
+    /// queue pairs) but may scribble on its own local log. Default true.
+    #[serde(default = "default_true")]
+    pub kill_hung_host: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_heartbeat_timeout_ms() -> u64 {
@@ -805,6 +821,9 @@ impl Config {
         }
         v.range("closure.poll-interval-ms", c.poll_interval_ms, 1, 10_000);
         v.range("closure.keepalive-ms", c.keepalive_ms, 10, 600_000);
+        if let Some(p) = c.realtime_priority {
+            v.range("closure.realtime-priority", p.into(), 1, 99);
+        }
         if let Some(argv) = &c.restart {
             if argv.is_empty() || argv.len() > MAX_RESTART_ARGS {
                 v.push(

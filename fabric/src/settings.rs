@@ -183,10 +183,10 @@ pub fn replication_options(cfg: &Config) -> Result<ReplicationOptions, SettingsE
         commit_timeout: defaults::COMMIT_TIMEOUT,
         backoff_min: defaults::BACKOFF_MIN,
         backoff_max: defaults::BACKOFF_MAX,
-        heartbeat: cfg
-            .closure
-            .as_ref()
-            .map(|c| std::time::Duration::from_millis(c.heartbeat_interval_ms)),
+        heartbeat: cfg.closure.as_ref().map(|c| crate::replicated::Heartbeat {
+            every: std::time::Duration::from_millis(c.heartbeat_interval_ms),
+            closure_timeout: std::time::Duration::from_millis(c.heartbeat_timeout_ms),
+        }),
     })
 }
 

@@ -49,6 +49,27 @@ fn defaults_apply() {
     assert_eq!(c.poll_interval_ms, 10);
     assert_eq!(c.keepalive_ms, 1000);
     assert_eq!(c.restart, None);
+    assert_eq!(c.realtime_priority, None);
+    assert!(c.kill_hung_host);
+}
+
+#[test]
+fn realtime_priority_is_bounded() {
+    for bad in [0, 100] {
+        expect_issue(
+            &format!("{BASE}  realtime-priority: {bad}\n"),
+            &format!("closure.realtime-priority: must be 1..=99, got {bad}"),
+        );
+    }
+    let y = format!("{BASE}  realtime-priority: 50\n  kill-hung-host: false\n");
+    let c = Config::from_yaml_str(&y).unwrap().closure.unwrap();
+    assert_eq!(c.realtime_priority, Some(50));
+    assert!(!c.kill_hung_host);
+    // Past a u8: a type error naming the key, not a silent wrap.
+    let e = Config::from_yaml_str(&format!("{BASE}  realtime-priority: 300\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("realtime-priority"), "{e}");
 }
 
 #[test]

@@ -416,6 +416,12 @@ impl Log {
         *lock(&self.head)
     }
 
+    /// Whether the current epoch is sealed (no appends until
+    /// [`Log::begin_epoch`]): true after a closure took the log over.
+    pub fn is_sealed(&self) -> bool {
+        lock(&self.append).sealed
+    }
+
     /// Bumps the heartbeat counter the closure daemon watches.
     pub fn heartbeat(&self) -> u64 {
         self.control().beat()

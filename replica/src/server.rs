@@ -380,6 +380,18 @@ impl fmt::Display for AdmitError {
     }
 }
 
+/// Moves every writer QP of an epoch below `below` to the error state (so
+/// its WRITEs and READs fail at the device) and forgets the writer; its
+/// session ends when it next talks.
+fn fence_writers(a: &mut Admission, below: u64, why: &str) {
+    for w in a.writers.iter().filter(|w| w.epoch < below) {
+        tracing::warn!(writer = %w.name, epoch = w.epoch, "fencing writer: {why}");
+        w.stop.store(true, Ordering::Relaxed);
+        lock(&w.qp).fence();
+    }
+    a.writers.retain(|w| w.epoch >= below);
+}
+
 impl Inner {
     fn expectation(&self, a: &Admission) -> ReplicaExpectation {
         ReplicaExpectation {
@@ -516,12 +528,7 @@ impl Inner {
         if hello.epoch > a.epoch.epoch || a.mr.is_none() {
             // Fence: record the epoch durably, stop every older writer's QP,
             // and hand out a new rkey.
-            for w in a.writers.iter().filter(|w| w.epoch < hello.epoch) {
-                tracing::warn!(writer = %w.name, epoch = w.epoch, new_epoch = hello.epoch, "fencing older writer");
-                w.stop.store(true, Ordering::Relaxed);
-                lock(&w.qp).fence();
-            }
-            a.writers.retain(|w| w.epoch >= hello.epoch);
+            fence_writers(&mut a, hello.epoch, "a newer epoch is admitted");
             if hello.epoch > a.epoch.epoch {
                 a.epoch.epoch = hello.epoch;
                 a.epoch.sealed = false;
@@ -647,6 +654,12 @@ impl Inner {
         if let Err(e) = epoch::store(&self.s.epoch_file, &a.epoch) {
             return Message::Reject(Reject::new(RejectCode::Internal, e.to_string()));
         }
+        // Nothing of a sealed epoch may land after its seal: a hung host
+        // that resumes still holds a connected QP and the rkey. Stop every
+        // QP of this epoch (the sealing writer's too: it is done) and
+        // revoke the rkey; the next epoch's admission registers anew.
+        fence_writers(&mut a, point.epoch.saturating_add(1), "its epoch is sealed");
+        a.mr = None;
         tracing::info!(epoch = point.epoch, tail = point.tail, "stream sealed");
         Message::Sealed(point)
     }

@@ -175,7 +175,8 @@ fn refusals_and_fencing() {
         assert_ne!(d.payload, hex(b"must never reach the replica"));
     }
     assert!(
-        node.replica_log().contains("fencing older writer"),
+        node.replica_log()
+            .contains("fencing writer: a newer epoch is admitted"),
         "{}",
         node.replica_log()
     );

@@ -2,91 +2,14 @@
 //! `tg-replica`, as separate processes on one RDMA device (rxe loopback in
 //! the VM tier), configured from one YAML file in a temporary folder.
 //! Device tests only: see the `#[ignore = "rdma: ..."]` marks.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unused_imports, unreachable_pub)]
 
-use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
-pub fn rdma_device() -> String {
-    std::env::var("TG_RDMA_DEVICE").unwrap_or_else(|_| {
-        panic!("this test needs an RDMA device: set TG_RDMA_DEVICE (e.g. rxe0), or run ci/test (rxe VM)")
-    })
-}
-
-pub fn bin(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_tg-closure")).with_file_name(name);
-    assert!(
-        p.exists(),
-        "{} not built (cargo build --workspace)",
-        p.display()
-    );
-    p
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn write_key(path: &Path, byte: u8) {
-    let hex: String = (0..32)
-        .map(|i| format!("{:02x}", byte.wrapping_add(i)))
-        .collect();
-    std::fs::write(path, hex).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
-/// Lines of a child's stdout, read on a thread (bounded waits below).
-pub struct Lines(Receiver<String>);
-
-impl Lines {
-    pub fn new(out: ChildStdout) -> Lines {
-        let (tx, rx) = channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(out).lines() {
-                let Ok(l) = l else { break };
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        Lines(rx)
-    }
-
-    /// The next line starting with `prefix` within `within` (others are
-    /// passed to `seen`).
-    pub fn wait_for(
-        &self,
-        prefix: &str,
-        within: Duration,
-        mut seen: impl FnMut(&str),
-    ) -> Option<String> {
-        let end = Instant::now() + within;
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            match self.0.recv_timeout(left) {
-                Ok(l) if l.starts_with(prefix) => return Some(l),
-                Ok(l) => seen(&l),
-                Err(_) => return None,
-            }
-        }
-    }
-
-    /// Every line available now.
-    pub fn drain(&self, mut seen: impl FnMut(&str)) {
-        while let Ok(l) = self.0.try_recv() {
-            seen(&l);
-        }
-    }
-}
+pub use testkit::{bin, rdma_device, wait_exit, Dumped, Lines};
+use testkit::{free_port, write_key};
 
 pub struct Node {
     pub dir: PathBuf,
@@ -96,7 +19,9 @@ pub struct Node {
 }
 
 impl Node {
-    /// A folder with keys, a replica region file and the config: host
+    /// A folder with keys, a replica region file and the config (control
+    /// timeout 15 s: a replica formatting its region for the first writer
+    /// under a loaded TCG VM has taken over 5 s to accept): host
     /// `host-a` (commit async), closure `host-a-closure` with the given
     /// extra `closure:` lines, replica `r0`.
     pub fn new(name: &str, closure_extra: &str) -> Node {
@@ -114,7 +39,7 @@ impl Node {
         let yaml = format!(
             "name: host-a\nlog:\n  path: {dir}/host.log\n  size-bytes: {size}\ndevice:\n  name: {dev}\n\
              qp:\n  path-mtu: 1024\npersistence: apm\ncommit:\n  policy: async\n  max-lag-bytes: 262144\n\
-             control-timeout-ms: 5000\n\
+             control-timeout-ms: 15000\n\
              replicas:\n  - name: r0\n    control: 127.0.0.1:{port}\n    key-file: host-a.key\n\
              closure:\n  name: host-a-closure\n  key-file: closure.key\n  cores: [1]\n{closure_extra}\
              replica:\n  listen: 127.0.0.1:{port}\n  region: {dir}/replica.region\n  epoch-file: epoch\n\
@@ -135,33 +60,30 @@ impl Node {
 
     /// Starts `tg-replica serve` and waits (bounded) until it accepts.
     pub fn start_replica(&mut self) {
-        let log = std::fs::File::create(self.dir.join("replica.log")).unwrap();
-        let child = Command::new(bin("tg-replica"))
-            .args(["serve", "--config"])
-            .arg(&self.cfg_path)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.replica = Some(child);
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if let Some(st) = self.replica.as_mut().unwrap().try_wait().unwrap() {
-                panic!("tg-replica exited with {st}: {}", self.log("replica.log"));
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "tg-replica did not listen within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.replica = Some(testkit::start_replica(
+            &self.cfg_path,
+            self.port,
+            &self.dir.join("replica.log"),
+        ));
     }
 
     /// `tg-bench load` as the host; its stdout (`committed LSN`) piped.
     pub fn start_host(&self, records: u64, seed: u64, rate: Option<u32>) -> (Child, Lines) {
+        self.start_host_with(records, seed, rate, &[])
+    }
+
+    /// [`Node::start_host`] with extra `tg-bench` arguments (before `load`).
+    pub fn start_host_with(
+        &self,
+        records: u64,
+        seed: u64,
+        rate: Option<u32>,
+        extra: &[&str],
+    ) -> (Child, Lines) {
         let log = std::fs::File::create(self.dir.join("host.err")).unwrap();
         let mut cmd = Command::new(bin("tg-bench"));
-        cmd.args(["load", "--quiet", "--config"])
+        cmd.args(extra)
+            .args(["load", "--quiet", "--config"])
             .arg(&self.cfg_path)
             .args([
                 "--records",
@@ -177,11 +99,23 @@ impl Node {
         (child, lines)
     }
 
-    /// `tg-closure run`; its stdout (`armed`, `takeover`, `stood-down`) piped.
+    /// `tg-closure run --once` (exits after one takeover or stand-down);
+    /// its stdout (`armed`, `takeover`, `stood-down`) piped.
     pub fn start_closure(&self) -> (Child, Lines) {
+        self.closure_process(&["--once"])
+    }
+
+    /// `tg-closure run` as a service: re-arms after each takeover.
+    pub fn start_closure_serving(&self) -> (Child, Lines) {
+        self.closure_process(&[])
+    }
+
+    fn closure_process(&self, extra: &[&str]) -> (Child, Lines) {
         let log = std::fs::File::create(self.dir.join("closure.err")).unwrap();
         let mut child = Command::new(bin("tg-closure"))
-            .args(["run", "--wait-host-ms", "30000", "--config"])
+            .args(["run", "--wait-host-ms", "30000"])
+            .args(extra)
+            .arg("--config")
             .arg(&self.cfg_path)
             .stdout(Stdio::piped())
             .stderr(log)
@@ -189,6 +123,23 @@ impl Node {
             .unwrap();
         let lines = Lines::new(child.stdout.take().unwrap());
         (child, lines)
+    }
+
+    /// Waits (30 s) for the host's first `committed LSN` line; returns the LSN.
+    pub fn first_commit(&self, host_out: &Lines) -> u64 {
+        let l = host_out
+            .wait_for("committed ", Duration::from_secs(30), |_| {})
+            .unwrap_or_else(|| panic!("host committed nothing in 30 s\n{}", self.logs()));
+        l["committed ".len()..].parse().unwrap()
+    }
+
+    /// Waits (bounded) for the closure's next `armed {json}` line; returns
+    /// the JSON.
+    pub fn armed(&self, closure_out: &Lines, within: Duration) -> serde_json::Value {
+        let l = closure_out
+            .wait_for("armed ", within, |_| {})
+            .unwrap_or_else(|| panic!("closure did not arm in {within:?}\n{}", self.logs()));
+        serde_json::from_str(&l["armed ".len()..]).unwrap()
     }
 
     pub fn log(&self, name: &str) -> String {
@@ -207,17 +158,7 @@ impl Node {
 
     /// `tg-replica status --json`.
     pub fn replica_status(&self) -> serde_json::Value {
-        let out = Command::new(bin("tg-replica"))
-            .args(["status", "--json", "--config"])
-            .arg(&self.cfg_path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "tg-replica status: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        testkit::replica_status(&self.cfg_path)
     }
 
     pub fn host_log(&self) -> PathBuf {
@@ -241,66 +182,9 @@ impl Drop for Node {
     }
 }
 
-/// Waits (bounded) for a child to exit; kills it and panics past the bound.
-pub fn wait_exit(
-    child: &mut Child,
-    within: Duration,
-    what: &str,
-    logs: impl Fn() -> String,
-) -> std::process::ExitStatus {
-    let end = Instant::now() + within;
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st;
-        }
-        if Instant::now() >= end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what} did not exit within {within:?}\n{}", logs());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// One record of `tg-log dump --jsonl` (payloads are compared as raw
-/// bytes of the images, see [`assert_replica_holds_host`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dumped {
-    pub lsn: u64,
-    pub pos: u64,
-    pub epoch: u64,
-    pub kind: String,
-    pub len: u64,
-    pub crc: u64,
-}
-
-pub fn dump(path: &Path) -> Vec<Dumped> {
-    let out = Command::new(bin("tg-log"))
-        .args(["dump", "--jsonl"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tg-log dump {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            Dumped {
-                lsn: v["lsn"].as_u64().unwrap(),
-                pos: v["pos"].as_u64().unwrap(),
-                epoch: v["epoch"].as_u64().unwrap(),
-                kind: v["kind"].as_str().unwrap().to_owned(),
-                len: v["len"].as_u64().unwrap(),
-                crc: v["crc"].as_u64().unwrap(),
-            }
-        })
-        .collect()
+/// `tg-log dump --jsonl` of an image.
+pub fn dump(path: &std::path::Path) -> Vec<Dumped> {
+    testkit::dump(path, false)
 }
 
 /// Asserts the replica's image holds, at the same positions, every record

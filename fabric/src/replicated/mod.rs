@@ -24,6 +24,7 @@
 
 mod link;
 mod memory;
+mod takeover;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -35,6 +36,7 @@ use logcore::{AppendError, Appended, Cursor, Log, Lsn, PersistError};
 
 pub use link::{connect, ConnectOptions, Connected, LogIdentity, ReplicaSpec};
 pub use memory::{LogMemory, RegionMemory};
+pub use takeover::{Heartbeat, Takeover, ARM_GRACE};
 
 use crate::mirror::MirrorError;
 use crate::verbs::{Access, Context, MemoryRegion, ProtectionDomain, QpConfig, VerbsError};
@@ -86,10 +88,11 @@ pub struct ReplicationOptions {
     /// Largest reconnect delay.
     pub backoff_max: Duration,
     /// When set, a `tg-heartbeat` thread bumps the log's heartbeat word
-    /// this often, so a closure daemon can tell a hung host from a busy
-    /// one. `None`: no heartbeat (a closure then judges the host by its
-    /// pid only).
-    pub heartbeat: Option<Duration>,
+    /// every `heartbeat.every`, so a closure daemon can tell a hung host
+    /// from a busy one, and watches the closure's own word to report
+    /// whether takeover is armed ([`ReplicatedLog::takeover`]). `None`: no
+    /// heartbeat (a closure then judges the host by its pid only).
+    pub heartbeat: Option<Heartbeat>,
 }
 
 /// A replica-level failure, naming the replica.
@@ -232,6 +235,8 @@ pub enum OpenError {
     },
     /// The device could not be opened or the log not registered.
     Verbs(VerbsError),
+    /// The log was sealed and a new epoch could not be started on it.
+    NewEpoch(logcore::EpochError),
 }
 
 impl fmt::Display for OpenError {
@@ -241,6 +246,10 @@ impl fmt::Display for OpenError {
                 write!(f, "replication option {field}: {reason}")
             }
             OpenError::Verbs(e) => write!(f, "{e}"),
+            OpenError::NewEpoch(e) => write!(
+                f,
+                "the log is sealed and a new epoch could not be started: {e}"
+            ),
         }
     }
 }
@@ -360,6 +369,7 @@ struct Inner {
     policy: CommitPolicy,
     commit_timeout: Duration,
     stop: AtomicBool,
+    takeover: Mutex<Takeover>,
 }
 
 fn lock(m: &Mutex<Link>) -> MutexGuard<'_, Link> {
@@ -389,6 +399,11 @@ impl ReplicatedLog {
     /// any failure), so a replica that is down at start does not stop the
     /// writer.
     ///
+    /// A sealed log (a closure took it over after this host failed) is
+    /// reopened for appends at the next epoch: the replicas admit it after
+    /// the seal and fence everything of the old epoch, and its LSNs go on
+    /// after the seal record's.
+    ///
     /// # Errors
     /// [`OpenError::Invalid`] for an impossible policy; [`OpenError::Verbs`]
     /// when the device cannot be opened or the region registered.
@@ -414,6 +429,22 @@ impl ReplicatedLog {
         })?;
         let ctx = Context::open(&opts.device, opts.port).map_err(OpenError::Verbs)?;
         let pd = ProtectionDomain::new(&ctx).map_err(OpenError::Verbs)?;
+        if log.is_sealed() {
+            let sealed = log.epoch();
+            let next = sealed.checked_add(1).ok_or(OpenError::NewEpoch(
+                logcore::EpochError::NotNewer {
+                    current: sealed,
+                    asked: sealed,
+                },
+            ))?;
+            log.begin_epoch(next).map_err(OpenError::NewEpoch)?;
+            tracing::info!(
+                sealed_epoch = sealed,
+                epoch = next,
+                next_lsn = log.tail().lsn.0,
+                "the log was sealed (taken over): writing a new epoch"
+            );
+        }
         let log = Arc::new(log);
         // Local read only: the device reads the log to send it and may not
         // write into it. (A READ target needs LOCAL_WRITE: the mirror's own
@@ -450,6 +481,11 @@ impl ReplicatedLog {
             policy: opts.policy,
             commit_timeout: opts.commit_timeout,
             stop: AtomicBool::new(false),
+            takeover: Mutex::new(if opts.heartbeat.is_some() {
+                Takeover::Pending
+            } else {
+                Takeover::NotConfigured
+            }),
         });
         let shipper = match opts.policy {
             CommitPolicy::Async { .. } => {
@@ -463,11 +499,11 @@ impl ReplicatedLog {
             }
             CommitPolicy::Sync { .. } => None,
         };
-        let heartbeat = opts.heartbeat.map(|every| {
+        let heartbeat = opts.heartbeat.map(|hb| {
             let inner = Arc::clone(&inner);
             std::thread::Builder::new()
                 .name("tg-heartbeat".into())
-                .spawn(move || inner.heartbeat_loop(every))
+                .spawn(move || inner.heartbeat_loop(hb))
                 .expect("spawn heartbeat")
         });
         Ok(ReplicatedLog {
@@ -559,6 +595,32 @@ impl ReplicatedLog {
         link.probe(kind, len)
     }
 
+    /// Persists everything appended and waits until it is durable on every
+    /// replica (under `async`: drains the lag). Dropping a
+    /// `ReplicatedLog` under `async` does this too (a warning if it cannot
+    /// within the commit timeout), so a clean shutdown leaves the replicas
+    /// complete.
+    ///
+    /// # Errors
+    /// [`CommitError`] as [`Self::commit`], for every replica.
+    pub fn sync(&self) -> Result<Cursor, CommitError> {
+        let persisted = self.inner.log.persist_all().map_err(CommitError::Persist)?;
+        self.inner
+            .replicate(persisted.pos, self.inner.links.len())?;
+        Ok(persisted)
+    }
+
+    /// Whether a host failure now would be taken over by a closure daemon
+    /// (judged every heartbeat from the closure's word in the control
+    /// block; changes are also logged: a warning when it is disarmed).
+    pub fn takeover(&self) -> Takeover {
+        self.inner
+            .takeover
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// Each replica's state.
     pub fn status(&self) -> Vec<ReplicaStatus> {
         self.inner
@@ -580,6 +642,13 @@ impl ReplicatedLog {
 
 impl Drop for ReplicatedLog {
     fn drop(&mut self) {
+        if let CommitPolicy::Async { .. } = self.inner.policy {
+            // A clean shutdown must not leave the lag behind: the closure
+            // stands down on it and nothing else would ship it.
+            if let Err(e) = self.sync() {
+                tracing::warn!(error = %e, "closing: the replicas lack part of the log (it ships when the log is next opened)");
+            }
+        }
         self.inner.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.shipper.take() {
             let _ = h.join();
@@ -721,10 +790,29 @@ impl Inner {
     /// its own thread, so it proves the process is scheduled, not that
     /// appends progress: a host stopped (SIGSTOP) or starved stops beating,
     /// a host idle between commits does not.
-    fn heartbeat_loop(&self, every: Duration) {
+    fn heartbeat_loop(&self, hb: Heartbeat) {
+        let control = self.log.control();
+        let mut watch = takeover::ClosureWatch::new(
+            hb.closure_timeout,
+            takeover::ARM_GRACE,
+            Instant::now(),
+            control.closure_pid(),
+            control.closure_beat(),
+        );
         while !self.stop.load(Ordering::Relaxed) {
             self.log.heartbeat();
-            std::thread::sleep(every);
+            if let Some(t) = watch.observe(
+                Instant::now(),
+                control.closure_pid(),
+                control.closure_beat(),
+            ) {
+                match t {
+                    Takeover::Disarmed { reason } => tracing::warn!("takeover disarmed: {reason}"),
+                    t => tracing::info!("takeover {t}"),
+                }
+                t.clone_into(&mut self.takeover.lock().unwrap_or_else(PoisonError::into_inner));
+            }
+            std::thread::sleep(hb.every);
         }
     }
 

@@ -8,6 +8,8 @@
 //!   8   8  current epoch (low 32 bits)
 //!  16   8  incarnation (bumped by every writer open; low 16 bits in records)
 //!  64   8  heartbeat counter                                  line 1
+//!  72   8  closure pid (0: no closure armed)
+//!  80   8  closure heartbeat counter
 //! 128  48  locally persisted tail: 2 slots {pos, lsn, check}  line 2
 //! 192  48  remotely durable tail:  2 slots                    line 3
 //! 256  48  head (reclaim point):   2 slots                    line 4
@@ -36,6 +38,8 @@ const STATE_PID: usize = 0;
 const EPOCH: usize = 8;
 const INCARNATION: usize = 16;
 const HEARTBEAT: usize = 64;
+const CLOSURE_PID: usize = 72;
+const CLOSURE_BEAT: usize = 80;
 const PERSISTED: usize = 128;
 const REMOTE: usize = 192;
 const HEAD: usize = 256;
@@ -144,6 +148,10 @@ pub struct ControlSnapshot {
     pub incarnation: u64,
     /// Heartbeat counter.
     pub heartbeat: u64,
+    /// Pid of the armed closure daemon (0: none).
+    pub closure_pid: u32,
+    /// The closure's heartbeat counter.
+    pub closure_beat: u64,
     /// Locally persisted tail.
     pub persisted: Cursor,
     /// Remotely durable tail.
@@ -183,6 +191,8 @@ impl ControlSnapshot {
             epoch: w(EPOCH) as u32,
             incarnation: w(INCARNATION),
             heartbeat: w(HEARTBEAT),
+            closure_pid: w(CLOSURE_PID) as u32,
+            closure_beat: w(CLOSURE_BEAT),
             persisted: pair(PERSISTED, "persisted tail")?,
             remote_durable: pair(REMOTE, "remote durable tail")?,
             head: pair(HEAD, "head")?,
@@ -276,6 +286,31 @@ impl<'r> Control<'r> {
     /// Increments the heartbeat counter; returns the new value.
     pub fn beat(&self) -> u64 {
         self.word(HEARTBEAT).fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Pid of the closure daemon armed on this log (0: none). Liveness
+    /// only, like the heartbeat: not persisted.
+    #[must_use]
+    pub fn closure_pid(&self) -> u32 {
+        self.word(CLOSURE_PID).load(Ordering::Acquire) as u32
+    }
+
+    /// The closure daemon's heartbeat counter (the host reads it to report
+    /// whether takeover is armed).
+    #[must_use]
+    pub fn closure_beat(&self) -> u64 {
+        self.word(CLOSURE_BEAT).load(Ordering::Acquire)
+    }
+
+    /// Records the armed closure's pid (0 when it stands down).
+    pub fn set_closure_pid(&self, pid: u32) {
+        self.word(CLOSURE_PID)
+            .store(u64::from(pid), Ordering::Release);
+    }
+
+    /// Increments the closure's heartbeat counter.
+    pub fn closure_tick(&self) -> u64 {
+        self.word(CLOSURE_BEAT).fetch_add(1, Ordering::AcqRel) + 1
     }
 
     fn read_pair(&self, o: usize, name: &'static str) -> Result<Cursor, LayoutError> {
@@ -421,6 +456,8 @@ impl<'r> Control<'r> {
             epoch: self.epoch(),
             incarnation: self.incarnation(),
             heartbeat: self.heartbeat(),
+            closure_pid: self.closure_pid(),
+            closure_beat: self.closure_beat(),
             persisted: self.persisted_tail()?,
             remote_durable: self.remote_durable_tail()?,
             head: self.head()?,

@@ -1,30 +1,19 @@
 //! A writer and a real `tg-replica` process on one RDMA device (rxe
 //! loopback in the VM tier), configured from one YAML file in a temporary
 //! folder. Device tests only: see the `#[ignore = "rdma: ..."]` marks.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unused_imports, unreachable_pub)]
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::PermissionsExt;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use fabric::config::Config;
 use fabric::replicated::{ReplicatedLog, ReplicationOptions};
 use logcore::{CreateOptions, Log};
-
-pub fn rdma_device() -> String {
-    std::env::var("TG_RDMA_DEVICE").unwrap_or_else(|_| {
-        panic!("this test needs an RDMA device: set TG_RDMA_DEVICE (e.g. rxe0), or run ci/test (rxe VM)")
-    })
-}
-
-pub fn devdax() -> PathBuf {
-    PathBuf::from(std::env::var("TG_PMEM_DEVDAX").unwrap_or_else(|_| {
-        panic!("this test needs a devdax device: set TG_PMEM_DEVDAX=/dev/daxX.Y, or run ci/test")
-    }))
-}
+use testkit::free_port;
+pub use testkit::{devdax, hex, rdma_device, write_key, Dumped};
 
 /// Zeroes a region's superblock so `tg-replica` sees a fresh region.
 pub fn wipe_superblock(path: &Path) {
@@ -54,22 +43,6 @@ fn unsafe_free_map(f: &std::fs::File, len: usize) -> memmap2::MmapMut {
     unsafe {
         memmap2::MmapOptions::new().len(len).map_mut(f).unwrap()
     }
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-pub fn write_key(path: &Path, byte: u8) {
-    let hex: String = (0..32)
-        .map(|i| format!("{:02x}", byte.wrapping_add(i)))
-        .collect();
-    std::fs::write(path, hex).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 /// Shape of a test deployment.
@@ -152,39 +125,14 @@ impl Node {
         Config::from_yaml_file(&self.cfg_path).unwrap()
     }
 
-    pub fn bin(name: &str) -> PathBuf {
-        let p = Path::new(env!("CARGO_BIN_EXE_tg-replica")).with_file_name(name);
-        assert!(
-            p.exists(),
-            "{} not built (cargo build --workspace)",
-            p.display()
-        );
-        p
-    }
-
     /// Starts `tg-replica serve` and waits (bounded) until it accepts.
     pub fn start_replica(&mut self) {
         assert!(self.replica.is_none());
-        let log = std::fs::File::create(self.dir.join("replica.log")).unwrap();
-        let child = Command::new(Self::bin("tg-replica"))
-            .args(["serve", "--config"])
-            .arg(&self.cfg_path)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.replica = Some(child);
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if let Some(st) = self.replica.as_mut().unwrap().try_wait().unwrap() {
-                panic!("tg-replica exited with {st}: {}", self.replica_log());
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "tg-replica did not listen within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.replica = Some(testkit::start_replica(
+            &self.cfg_path,
+            self.port,
+            &self.dir.join("replica.log"),
+        ));
     }
 
     pub fn kill_replica(&mut self) {
@@ -217,17 +165,7 @@ impl Node {
 
     /// `tg-replica status --json`.
     pub fn replica_status(&self) -> serde_json::Value {
-        let out = Command::new(Self::bin("tg-replica"))
-            .args(["status", "--json", "--config"])
-            .arg(&self.cfg_path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "tg-replica status: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        testkit::replica_status(&self.cfg_path)
     }
 
     /// Waits (bounded) until the replica's image holds everything up to `pos`.
@@ -279,49 +217,9 @@ pub fn payload(seed: u64, i: u64) -> Vec<u8> {
         .collect()
 }
 
-/// One record of `tg-log dump --jsonl --payload`.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Dumped {
-    pub lsn: u64,
-    /// Logical position: unique per record (a padding record shares the LSN
-    /// of the record after it).
-    pub pos: u64,
-    pub epoch: u64,
-    pub kind: String,
-    pub crc: u64,
-    pub payload: String,
-}
-
+/// `tg-log dump --jsonl --payload` of an image.
 pub fn dump(path: &Path) -> Vec<Dumped> {
-    let out = Command::new(Node::bin("tg-log"))
-        .args(["dump", "--jsonl", "--payload"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "tg-log dump {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    text.lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            Dumped {
-                lsn: v["lsn"].as_u64().unwrap(),
-                pos: v["pos"].as_u64().unwrap(),
-                epoch: v["epoch"].as_u64().unwrap(),
-                kind: v["kind"].as_str().unwrap().to_owned(),
-                crc: v["crc"].as_u64().unwrap(),
-                payload: v["payload"].as_str().unwrap_or_default().to_owned(),
-            }
-        })
-        .collect()
-}
-
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    testkit::dump(path, true)
 }
 
 /// Writes raw bytes to the replica's control port and returns what it

@@ -307,6 +307,7 @@ fn stat(path: &Path, img: &Image<'_>) -> ExitCode {
     println!("state: {} (host pid {})", c.state.name(), c.host_pid);
     println!("incarnation: {}", c.incarnation);
     println!("heartbeat: {}", c.heartbeat);
+    println!("closure_pid: {} (beat {})", c.closure_pid, c.closure_beat);
     println!("head: pos {} lsn {}", c.head.pos, c.head.lsn);
     println!(
         "persisted_tail: pos {} lsn {}",
