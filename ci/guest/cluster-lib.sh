@@ -163,12 +163,13 @@ start_load() {
   say "host load started (pid $load_pid, $records records${rate:+ at $rate/s}, seed $seed)"
 }
 
-# start_closure: tg-closure run, output time-stamped in $node/closure.out
+# start_closure: tg-closure run --once (exits after its takeover or
+# stand-down instead of re-arming), output time-stamped in $node/closure.out
 # (`pid P`, `armed {json}`, `takeover {json}` or `stood-down {json}`,
 # `exit STATUS`). Sets closure_pid.
 start_closure() {
   {
-    "$bin/tg-closure" run --config "$cfg" --wait-host-ms 30000 2>> "$node/closure.err" &
+    "$bin/tg-closure" run --once --config "$cfg" --wait-host-ms 30000 2>> "$node/closure.err" &
     echo "pid $!"
     local rc=0; wait $! || rc=$?
     echo "exit $rc"

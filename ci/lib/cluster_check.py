@@ -341,7 +341,9 @@ def host_hang(c):
     commits, exits, _ = r.load()
     ev = r.closure()
     stopped, resumed = float(f["stopped_at"]), float(f.get("resumed_at", "inf"))
-    before = [l for t, l in commits if t < stopped]
+    # A stopped host prints nothing: every line read before SIGCONT was a
+    # commit made before SIGSTOP (some are read, and stamped, after it).
+    before = [l for t, l in commits if t < resumed]
     after = [l for t, l in commits if t >= resumed]
     c.acked_increasing(commits)
     host_t, rep_t = r.dump("primary", "host.takeover"), r.dump("replica", "replica.takeover")
