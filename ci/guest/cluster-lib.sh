@@ -163,6 +163,43 @@ start_load() {
   say "host load started (pid $load_pid, $records records${rate:+ at $rate/s}, seed $seed)"
 }
 
+# load_runner TOTAL RATE RETRY_S: runs the host until TOTAL records are
+# committed, starting it again 2 s after each failed run (a commit that
+# timed out, a replica not reachable at start), as an application would;
+# gives up when runs still fail RETRY_S after the first failure. Ends by
+# creating $live/runner.done. Run it in the background; see await_runner.
+load_runner() {
+  local total=$1 rate=$2 retry_s=$3 n exits rc end give_up=""
+  while :; do
+    n=$(grep -c ' committed ' "$live/load.out" 2>/dev/null || true)
+    [ "${n:-0}" -lt "$total" ] || break
+    exits=$(grep -c ' exit ' "$live/load.out" 2>/dev/null || true)
+    start_load $(( total - ${n:-0} )) "$rate"
+    end=$(( $(date +%s) + 900 ))
+    while [ "$(grep -c ' exit ' "$live/load.out")" -le "${exits:-0}" ]; do
+      [ "$(date +%s)" -lt "$end" ] || fail "a run of the host load did not end within 900 s"
+      sleep 0.2
+    done
+    rc=$(grep ' exit ' "$live/load.out" | tail -n1 | awk '{print $3}')
+    [ "$rc" != 0 ] || break
+    give_up=${give_up:-$(( $(date +%s) + retry_s ))}
+    [ "$(date +%s)" -lt "$give_up" ] || fail "the host still failed $retry_s s after its first failure: $(tail -n 1 "$node/load.err")"
+    say "host exited with status $rc ($(tail -n 1 "$node/load.err")); starting it again in 2 s"
+    sleep 2
+  done
+  touch "$live/runner.done"
+}
+
+# await_runner SECONDS: until load_runner is done.
+await_runner() {
+  local end=$(( $(date +%s) + $1 ))
+  while [ ! -e "$live/runner.done" ]; do
+    if [ -e "$sync/abort" ]; then say "stopping: $(cat "$sync/abort")"; exit 1; fi
+    [ "$(date +%s)" -lt "$end" ] || fail "the host did not finish its records within $1 s (last committed: $(committed)); see $node/load.err"
+    sleep 0.5
+  done
+}
+
 # start_closure: tg-closure run --once (exits after its takeover or
 # stand-down instead of re-arming), output time-stamped in $node/closure.out
 # (`pid P`, `armed {json}`, `takeover {json}` or `stood-down {json}`,
