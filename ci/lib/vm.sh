@@ -93,9 +93,14 @@ tg_vm_run() {
   local cmd; cmd=$(printf '%q ' "${env[@]}" bash "$TG_ROOT/ci/guest/init" "$out" "$@")
   tg_log "booting $(basename "$kernel") (TCG, ${TG_VM_CPUS} cpus, $TG_VM_MEMORY, NVDIMM $nvdimm); console: $out/console.log"
 
+  local labeller="" lfd
   if [ -n "${TG_VM_LABEL:-}" ]; then
-    # $! must be tail's pid (killed below); sed ends at its EOF.
-    tail -n +1 -F "$out/cmd.log" 2>/dev/null > >(sed -u "s|^|[$TG_VM_LABEL] |") &
+    # sed prefixes the lines; it ends at EOF, once tail (killed below) is
+    # gone, and is waited for so no line lands after our caller's output.
+    exec {lfd}> >(sed -u "s|^|[$TG_VM_LABEL] |")
+    labeller=$!
+    tail -n +1 -F "$out/cmd.log" 2>/dev/null >&"$lfd" &
+    exec {lfd}>&-
   else
     tail -n +1 -F "$out/cmd.log" 2>/dev/null &
   fi
@@ -107,6 +112,9 @@ tg_vm_run() {
       --verbose "${rw[@]}" --qemu-opts="$qopts" --exec "$cmd" \
       </dev/null >"$out/console.log" 2>&1 || rc=$?
   sleep 1; kill "$tailer" 2>/dev/null; wait "$tailer" 2>/dev/null || true
+  if [ -n "$labeller" ]; then
+    for _ in $(seq 1 50); do kill -0 "$labeller" 2>/dev/null || break; sleep 0.1; done
+  fi
 
   if [ -e "$out/killed-on-purpose" ]; then
     tg_log "the VM was powered off on purpose (qemu killed; $out/killed-on-purpose)"
