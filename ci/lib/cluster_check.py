@@ -188,7 +188,7 @@ class Check:
         n = 0
         missing = []
         for h in host:
-            if h["pos"] < first or (upto is not None and h["pos"] > upto):
+            if h["pos"] < first or (upto is not None and h["pos"] >= upto):
                 continue
             r = by_pos.get(h["pos"])
             if r is None:
@@ -256,17 +256,19 @@ class Check:
 
     def common(self, host, replica, acked_lsns, upto=None):
         """Contiguity of both images, the replica holds the host, acked
-        present (all of them, or up to the replica's tail with `upto`)."""
+        present: all of them, or with `upto` (async: the replica may
+        trail) those the host holds before that position."""
         self.contiguous(host, "host image")
         self.contiguous(replica, "replica image")
         self.fig["host_records"] = sum(1 for h in host if h["kind"] == "data")
         self.fig["on_replica"] = sum(1 for r in replica if r["kind"] == "data")
+        self.fig["acked"] = len(acked_lsns)
         self.holds(host, replica, upto=upto)
         if upto is not None:
-            last = max((r["lsn"] for r in replica if r["kind"] == "data"), default=0)
-            acked_lsns = [l for l in acked_lsns if l <= last]
+            behind = {h["lsn"] for h in host if h["kind"] == "data" and h["pos"] < upto}
+            first_host = min((h["lsn"] for h in host if h["kind"] == "data"), default=0)
+            acked_lsns = [l for l in acked_lsns if l in behind or l < first_host]
         checked, lost, oldest = self.acked_present(acked_lsns, replica)
-        self.fig["acked"] = len(acked_lsns)
         self.fig["acked_checked"] = checked
         self.fig["lost"] = lost
         self.fig["replica_oldest_lsn"] = oldest
@@ -483,15 +485,18 @@ def soak(c):
     acked = [l for _, l in commits]
     c.acked_increasing(commits)
     # Async: the replica may trail the host's last records by max-lag-bytes
-    # (the host does not wait for them when it exits); up to its own tail
-    # it must hold everything.
-    upto = replica[-1]["pos"] if replica else None
-    c.common(host, replica, acked, upto=upto)
+    # (the host does not wait for them when it exits); up to the durable
+    # tail it reports it must hold everything.
+    durable = r.json("replica", "status").get("durable_tail", 0)
+    c.common(host, replica, acked, upto=durable)
     max_lag = int(re.search(r"max-lag-bytes: (\d+)", r.cfg).group(1)) if r.policy == "async" else 0
-    if host and replica:
-        lag = host[-1]["pos"] + record_len(host[-1]["len"]) - (replica[-1]["pos"] + record_len(replica[-1]["len"]))
+    if host:
+        lag = host[-1]["pos"] + record_len(host[-1]["len"]) - durable
         c.fig["lag_at_end_bytes"] = lag
-        c.need(0 <= lag <= max_lag, f"the replica ends {lag} bytes behind the host at the end, more than max-lag-bytes {max_lag}")
+        c.need(0 <= lag <= max_lag, f"the replica's durable tail {durable} is {lag} bytes behind the host's end, more than max-lag-bytes {max_lag}")
+    if replica:
+        end = replica[-1]["pos"] + record_len(replica[-1]["len"])
+        c.need(end == durable, f"the replica's image ends at {end} but it reports {durable} durable")
     c.need(exits and exits[-1][1] == 0 and starts == 1, f"the host load did not run through cleanly (runs {starts}, exit {exits[-1][1] if exits else 'none'})")
     wraps = host[-1]["pos"] // r.capacity if host else 0
     c.fig["ring_mib"] = round(r.capacity / 1048576, 1)
