@@ -16,13 +16,21 @@
 #
 # Checked from the images: at the takeover (host still stopped) the replica
 # holds the host's log and both end with the same seal; the closure's
-# verdict was `hung` and came at least heartbeat-timeout-ms after SIGSTOP;
-# after SIGCONT the replica's image is unchanged record for record (dumped
+# verdict was `hung` after at least heartbeat-timeout-ms without a beat (its
+# own figure), and came no sooner than that bound less one beat interval
+# after SIGSTOP (the last beat may precede it); after SIGCONT the replica's image is unchanged record for record (dumped
 # again at the end, with payloads) and still sealed; the resumed host exited
 # with an error.
 #
-# Seen to fail when broken on purpose: see the drill's entry in
-# ci/README.md (the run that showed it).
+# Seen to fail: before sealing fenced the sealed epoch's queue pairs
+# (main before c228988, the replica only fenced an epoch when a newer one
+# was admitted), on 2026-11-25 the check said "the stale host was not
+# fenced: after SIGCONT the replica's image changed at record 8956 (at the
+# takeover: seal LSN 43905 at 25947776; after: data LSN 43905, len 417, at
+# the same position)": the resumed host overwrote the seal on the replica
+# and went on until its ring was full. Broken on purpose (`--break`: no
+# closure runs): "tg-closure's takeover of the hung host did not happen
+# within 60 s".
 
 DRILL_COMMIT=async
 DRILL_MAX_LAG=262144

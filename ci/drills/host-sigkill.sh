@@ -18,11 +18,14 @@
 # `takeover` with reason `died`; `tg-replica status` says sealed at the
 # closure's `sealed_at`.
 #
-# Seen to fail when broken on purpose (2026-11-25): with the closure not
-# started (drill_primary's start_closure and the takeover wait removed,
-# replaced by a 5 s sleep), the check said "the host's log ends at LSN N but
-# the replica's at LSN M < N: host records missing on the replica" and "the
-# replica's last record is data, not a seal".
+# Seen to fail when broken on purpose (`ci/cluster --drill host-sigkill
+# --break`: no closure runs, the kill is the same): on 2026-11-25 the
+# check said "53 host records missing on the replica, the first LSN 7895
+# (replica holds LSN 1..7894)", "53 acknowledged records missing on the
+# replica", "the host's log ends at LSN 7947 but the replica's at LSN
+# 7894: the replica did not catch up", "the host's log does not end with a
+# seal", "the replica's last record is data, not a seal" and "tg-closure
+# reported no takeover".
 
 DRILL_COMMIT=async
 DRILL_MAX_LAG=262144
@@ -40,7 +43,7 @@ drill_primary() {
     await_line "$node/closure.out" '^[0-9.]* armed ' 60 "tg-closure arming" > /dev/null
   fi
   local delay_ms=$(( 1000 + (seed * 7919) % 2000 ))
-  say "closure armed; killing the host in $delay_ms ms"
+  say "killing the host in $delay_ms ms"
   sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
   fact committed_before_kill "$(committed)"
   fact killed_at "$(now)"

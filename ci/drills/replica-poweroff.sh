@@ -23,7 +23,15 @@
 # (replica/replica.recovered.jsonl), with its payload; at the end every
 # acknowledged LSN is on the replica, which ends where the host's log ends.
 #
-# Seen to fail when broken on purpose: see ci/README.md.
+# Seen to fail when broken on purpose (`--break`: after the power-off,
+# ci/cluster zeroes the ring in the replica's NVDIMM file, as a platform
+# whose "persistent" memory lost the last writes would): on 2026-11-25 the
+# check said "the replica holds no data record but 494 were acknowledged
+# (recovered by scanning after the power-off)", with tg-log's own "corrupt
+# record at position 0 ... before the persisted tail 292992: header is all
+# zero". (tg-replica itself started on that region and told the host its
+# durable tail was 292992, so the host never shipped those records again:
+# it trusts its control block without scanning up to it; reported.)
 
 DRILL_COMMIT=sync
 DRILL_DAX_MIB=16

@@ -18,7 +18,12 @@
 # record and ends where the host's ends; acknowledgements never repeat or
 # go back; the closure armed, took nothing over and stood down.
 #
-# Seen to fail when broken on purpose: see ci/README.md.
+# Seen to fail when broken on purpose (`--break`: tg-replica is killed
+# and not restarted): on 2026-11-25 the primary gave up with "the host
+# still failed 60 s after its first failure: tg-bench: replica r0: cannot
+# reach 10.78.0.2:7471: Connection refused". (Damage to the replica's
+# image while it is down does not break the guarantee: the host re-ships
+# from the durable tail the restarted replica reports.)
 
 DRILL_COMMIT=sync
 DRILL_DAX_MIB=16
