@@ -47,16 +47,26 @@ tg_vm_size_bytes() { numfmt --from=iec "$1"; }
 # tg_vm_run OUTDIR NVDIMM_FILE EXTRA_QEMU_OPTS GUEST_ARGS...
 #   Boots one VM and runs ci/guest/init GUEST_ARGS... inside it.
 #   OUTDIR receives console.log (everything the guest printed), cmd.log (the
-#   command's own output, streamed to our stdout as it runs) and status (the
-#   command's exit status, written by the guest). Returns that status; 124 when
-#   the time bound hit; 125 when the guest never ran the command.
+#   command's own output, streamed to our stdout as it runs), status (the
+#   command's exit status, written by the guest) and qemu.pid (while qemu
+#   runs: a drill may kill it to power the VM off, after creating
+#   OUTDIR/killed-on-purpose). Returns that status; 124 when the time bound
+#   hit; 125 when the guest never ran the command; 137 when killed on purpose.
+#
+#   Optional, set by the caller:
+#     TG_VM_GUEST_ENV  array of NAME=VALUE exported to the guest's init and
+#                      command (e.g. TG_VM_MAC=..., TG_VM_IP=... for a NIC
+#                      given in EXTRA_QEMU_OPTS; see ci/guest/init)
+#     TG_VM_LABEL      prefix of the streamed cmd.log lines (two VMs at once)
+#     TG_VM_RWDIRS     array of further host folders shared read-write (two
+#                      VMs that coordinate through files share one)
 tg_vm_run() {
   local out=$1 nvdimm=$2 extra=$3; shift 3
   # Explicit checks: callers use `tg_vm_run ... || rc=$?`, where set -e is off.
   local kernel; kernel=$(tg_vm_kernel) || return 125
   tg_vm_check_tools
   mkdir -p "$out" || tg_die "cannot create $out"
-  rm -f "$out/status" "$out/cmd.log" "$out/console.log"
+  rm -f "$out/status" "$out/cmd.log" "$out/console.log" "$out/qemu.pid" "$out/killed-on-purpose"
   : > "$out/cmd.log"
 
   local size_b; size_b=$(tg_vm_size_bytes "$TG_VM_NVDIMM_SIZE") || tg_die "bad NVDIMM size '$TG_VM_NVDIMM_SIZE' (use e.g. 512M)"
@@ -71,15 +81,24 @@ tg_vm_run() {
   local maxmem=$(( (mem_b + size_b) / 1048576 + 1024 ))M
   local qopts="-machine nvdimm=on -m $TG_VM_MEMORY,slots=2,maxmem=$maxmem"
   qopts+=" -object memory-backend-file,id=nvm0,share=on,mem-path=$nvdimm,size=$TG_VM_NVDIMM_SIZE"
-  qopts+=" -device nvdimm,id=nv0,memdev=nvm0,label-size=128K $extra"
+  qopts+=" -device nvdimm,id=nv0,memdev=nvm0,label-size=128K -pidfile $out/qemu.pid $extra"
 
   local rw=(--rwdir "$TG_ROOT" --rwdir "$out")
   [ -d "${CARGO_HOME:-$HOME/.cargo}" ] && rw+=(--rwdir "${CARGO_HOME:-$HOME/.cargo}")
+  local d
+  for d in ${TG_VM_RWDIRS+"${TG_VM_RWDIRS[@]}"}; do rw+=(--rwdir "$d"); done
 
-  local cmd; cmd=$(printf '%q ' bash "$TG_ROOT/ci/guest/init" "$out" "$@")
+  local env=(env)
+  [ -z "${TG_VM_GUEST_ENV+x}" ] || env+=("${TG_VM_GUEST_ENV[@]}")
+  local cmd; cmd=$(printf '%q ' "${env[@]}" bash "$TG_ROOT/ci/guest/init" "$out" "$@")
   tg_log "booting $(basename "$kernel") (TCG, ${TG_VM_CPUS} cpus, $TG_VM_MEMORY, NVDIMM $nvdimm); console: $out/console.log"
 
-  tail -n +1 -F "$out/cmd.log" 2>/dev/null &
+  if [ -n "${TG_VM_LABEL:-}" ]; then
+    # $! must be tail's pid (killed below); sed ends at its EOF.
+    tail -n +1 -F "$out/cmd.log" 2>/dev/null > >(sed -u "s|^|[$TG_VM_LABEL] |") &
+  else
+    tail -n +1 -F "$out/cmd.log" 2>/dev/null &
+  fi
   local tailer=$!
   local rc=0
   # setsid: a time-out must take qemu down with vng.
@@ -88,6 +107,11 @@ tg_vm_run() {
       --verbose "${rw[@]}" --qemu-opts="$qopts" --exec "$cmd" \
       </dev/null >"$out/console.log" 2>&1 || rc=$?
   sleep 1; kill "$tailer" 2>/dev/null; wait "$tailer" 2>/dev/null || true
+
+  if [ -e "$out/killed-on-purpose" ]; then
+    tg_log "the VM was powered off on purpose (qemu killed; $out/killed-on-purpose)"
+    return 137
+  fi
 
   if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
     tg_log "error: the VM did not finish within ${TG_VM_TIMEOUT_S} s (raise --timeout); last console lines:"
