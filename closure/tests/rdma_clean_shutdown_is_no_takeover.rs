@@ -7,14 +7,16 @@ use std::time::Duration;
 
 use common::{dump, wait_exit, Node};
 
+/// 3000 records at 100/s: the closure arms while the host runs (arming
+/// takes seconds under TCG emulation, over ten on a loaded machine).
+const RECORDS: u64 = 3000;
+
 #[test]
 #[ignore = "rdma: needs an RDMA device (TG_RDMA_DEVICE) and real processes; runs in the rxe VM"]
 fn rdma_clean_shutdown_is_no_takeover() {
     let mut node = Node::new("closure-clean", "");
     node.start_replica();
-    // 3000 records at 100/s: the closure arms while the host runs (arming
-    // takes seconds under TCG emulation, over ten on a loaded machine).
-    let (mut host, host_out) = node.start_host(3000, 7, Some(100));
+    let (mut host, host_out) = node.start_host(RECORDS, 7, Some(100));
     node.first_commit(&host_out);
     let (mut closure, closure_out) = node.start_closure();
     node.armed(&closure_out, Duration::from_secs(30));
@@ -36,7 +38,10 @@ fn rdma_clean_shutdown_is_no_takeover() {
         .unwrap_or_else(|| panic!("the closure did not stand down\n{}", node.logs()));
     assert!(line.contains("CleanShutdown"), "{line}");
     let host = dump(&node.host_log());
-    assert_eq!(host.iter().filter(|d| d.kind == "data").count(), 1000);
+    assert_eq!(
+        host.iter().filter(|d| d.kind == "data").count() as u64,
+        RECORDS
+    );
     assert!(
         host.iter().all(|d| d.kind != "seal"),
         "no seal after a clean shutdown"
