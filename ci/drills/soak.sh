@@ -25,7 +25,19 @@
 # of the run never exceeds the sample taken a quarter in by more than
 # max(4 MiB, 10%), and its fd count by more than 2; the closure stood down.
 #
-# Seen to fail when broken on purpose: see ci/README.md.
+# Seen to fail when broken on purpose (`--break`: after the soak, one
+# record's header in the replica's history zeroed, as a lost write would
+# leave it): on 2026-11-25 the check said "6139 host records missing on the
+# replica, the first LSN 173862", "6139 acknowledged records missing" and
+# "the replica's image ends at 102753728 but it reports 106382592
+# durable", with tg-log's "corrupt record at position 102753728 ... before
+# the persisted tail". And with a build
+# that leaks on purpose (`std::hint::black_box(Box::leak(vec![1u8;
+# 64].into_boxed_slice()))` per record in replica/src/replay.rs
+# scan_round, run with `ci/cluster --drill soak --bin DIR`): "tg-replica's
+# memory grew from 9064 KiB (a quarter in) to 19360 KiB in the second
+# half". (A plain `mem::forget(vec![..])` was optimised away: that run
+# passed, RSS flat.)
 
 DRILL_COMMIT=async
 DRILL_MAX_LAG=262144
