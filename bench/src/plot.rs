@@ -365,6 +365,7 @@ mod tests {
             records: 1000 * t as u64,
             bytes: 96_000 * t as u64,
             seconds: 1.0,
+            ships: 1000,
         });
         let p = dir.join("throughput.svg");
         throughput_svg(&p, &points, 120.0, 64, "machine: test").unwrap();

@@ -20,6 +20,9 @@ pub(crate) struct Point {
     pub(crate) records: u64,
     pub(crate) bytes: u64,
     pub(crate) seconds: f64,
+    /// Ships (WRITEs + one flush) posted to the first replica during the
+    /// point: commits per ship is how much group commit coalesced.
+    pub(crate) ships: u64,
 }
 
 impl Point {
@@ -28,6 +31,9 @@ impl Point {
     }
     pub(crate) fn mb_per_s(&self) -> f64 {
         self.bytes as f64 / self.seconds / 1e6
+    }
+    pub(crate) fn commits_per_ship(&self) -> f64 {
+        self.commits as f64 / self.ships.max(1) as f64
     }
 }
 
@@ -49,6 +55,7 @@ pub(crate) fn run(
             let records = AtomicU64::new(0);
             let stop = AtomicBool::new(false);
             let failed: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+            let ships_before = ships(rl);
             let start = Instant::now();
             std::thread::scope(|s| {
                 for _ in 0..t {
@@ -98,6 +105,7 @@ pub(crate) fn run(
             }
             let seconds = start.elapsed().as_secs_f64();
             let records = records.into_inner();
+            let ships = ships(rl) - ships_before;
             let p = Point {
                 threads: t,
                 batch,
@@ -105,16 +113,23 @@ pub(crate) fn run(
                 records,
                 bytes: records * wire,
                 seconds,
+                ships,
             };
             progress.milestone(&format!(
-                "throughput point {}/{total_points}: {t} thread(s) x batch {batch}: {:.0} commits/s",
+                "throughput point {}/{total_points}: {t} thread(s) x batch {batch}: {:.0} commits/s, {:.2} commits per ship",
                 out.len() + 1,
-                p.commits_per_s()
+                p.commits_per_s(),
+                p.commits_per_ship()
             ));
             out.push(p);
         }
     }
     Ok(out)
+}
+
+/// Ships posted to the first replica so far.
+fn ships(rl: &ReplicatedLog) -> u64 {
+    rl.status().first().map_or(0, |r| r.ships)
 }
 
 /// Raw WRITE bandwidth of the link: back-to-back WRITE+READ of the largest
@@ -138,18 +153,19 @@ pub(crate) fn table(points: &[Point], raw_mb_s: f64) -> String {
             .map_or(1.0, Point::commits_per_s)
     };
     let mut s = String::from(
-        "threads | batch | commits/s | records/s |   MB/s | vs 1 thread | vs raw WRITE\n",
+        "threads | batch | commits/s | records/s |   MB/s | vs 1 thread | commits/ship | vs raw WRITE\n",
     );
-    s.push_str("--------+-------+-----------+-----------+--------+-------------+-------------\n");
+    s.push_str("--------+-------+-----------+-----------+--------+-------------+--------------+-------------\n");
     for p in points {
         s.push_str(&format!(
-            "{:>7} | {:>5} | {:>9.0} | {:>9.0} | {:>6.1} | {:>10.2}x | {:>11.1}%\n",
+            "{:>7} | {:>5} | {:>9.0} | {:>9.0} | {:>6.1} | {:>10.2}x | {:>12.2} | {:>11.1}%\n",
             p.threads,
             p.batch,
             p.commits_per_s(),
             p.records as f64 / p.seconds,
             p.mb_per_s(),
             p.commits_per_s() / base(p.batch),
+            p.commits_per_ship(),
             100.0 * p.mb_per_s() / raw_mb_s.max(f64::MIN_POSITIVE),
         ));
     }
@@ -166,6 +182,7 @@ pub(crate) fn json(points: &[Point], raw_mb_s: f64) -> Value {
         "points": points.iter().map(|p| json!({
             "threads": p.threads, "batch": p.batch, "commits": p.commits, "records": p.records,
             "bytes": p.bytes, "seconds": p.seconds, "commits_per_s": p.commits_per_s(), "mb_per_s": p.mb_per_s(),
+            "ships": p.ships, "commits_per_ship": p.commits_per_ship(),
         })).collect::<Vec<_>>(),
     })
 }

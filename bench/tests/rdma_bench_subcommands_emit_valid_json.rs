@@ -120,6 +120,15 @@ fn rdma_bench_subcommands_emit_valid_json() {
         .unwrap()
         .iter()
         .all(|p| p["commits"].as_u64().unwrap() > 0));
+    // Every commit is covered by some ship, and one thread cannot share
+    // its ships: 1 commit per ship exactly; more threads may coalesce.
+    for p in v["results"]["points"].as_array().unwrap() {
+        let (commits, ships) = (p["commits"].as_u64().unwrap(), p["ships"].as_u64().unwrap());
+        assert!(ships >= 1 && ships <= commits, "{p}");
+        if p["threads"] == 1 {
+            assert_eq!(ships, commits, "one thread ships once per commit: {p}");
+        }
+    }
     valid_svg(
         &dir.join("throughput.svg"),
         &["commits/s", "appender threads", "raw WRITE bandwidth"],

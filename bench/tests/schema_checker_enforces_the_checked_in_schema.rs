@@ -43,7 +43,7 @@ fn valid_documents_pass_and_broken_ones_are_caught() {
         "kind": "throughput", "environment": environment(),
         "parameters": {"threads": [1, 2], "batch": [1], "size_bytes": 64, "seconds": 0.5},
         "results": {"raw_write_mb_per_s": 100.0, "points": [{"threads": 1, "batch": 1, "commits": 5, "records": 5,
-            "bytes": 480, "seconds": 0.5, "commits_per_s": 10.0, "mb_per_s": 0.001}]},
+            "bytes": 480, "seconds": 0.5, "commits_per_s": 10.0, "mb_per_s": 0.001, "ships": 4, "commits_per_ship": 1.25}]},
     });
     assert_eq!(check(&schema, &t), Vec::<String>::new());
     let ld = json!({

@@ -70,6 +70,9 @@ pub(crate) struct Link {
     /// to here (0 until a status arrives: nothing is reclaimed blindly).
     status_head: u64,
     pub(crate) reconnects: u64,
+    /// Ships posted (WRITEs + flush lists): records made durable per ship
+    /// is the group-commit factor.
+    pub(crate) ships: u64,
 }
 
 impl Link {
@@ -87,6 +90,7 @@ impl Link {
             durable: 0,
             status_head: 0,
             reconnects: 0,
+            ships: 0,
         }
     }
 
@@ -178,6 +182,7 @@ impl Link {
         };
         match mirror.ship(ship_to) {
             Ok(d) => {
+                self.ships += u64::from(d > self.durable);
                 self.durable = d;
                 Ok(d)
             }

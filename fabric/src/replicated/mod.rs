@@ -311,6 +311,9 @@ pub struct ReplicaStatus {
     pub durable: u64,
     /// Successful connections so far.
     pub connects: u64,
+    /// Ships posted so far (each: the WRITEs of a range and one flush).
+    /// Commits or records divided by this is the group-commit factor.
+    pub ships: u64,
     /// Why it is down, if it is.
     pub last_error: Option<String>,
 }
@@ -633,6 +636,7 @@ impl ReplicatedLog {
                     connected: l.is_up(),
                     durable: l.durable(),
                     connects: l.reconnects,
+                    ships: l.ships,
                     last_error: l.last_error().map(|e| e.to_string()),
                 }
             })
