@@ -31,7 +31,11 @@ fn replica_durable_tail_can_be_rewound() {
     };
     // The forward-only path leaves the larger tail in place.
     c.record_mirror(&mirror(back)).unwrap();
-    assert_eq!(c.persisted_tail().unwrap(), tail, "record_mirror cannot lower it");
+    assert_eq!(
+        c.persisted_tail().unwrap(),
+        tail,
+        "record_mirror cannot lower it"
+    );
 
     c.rewind_mirror_durable(back).unwrap();
     assert_eq!(c.persisted_tail().unwrap(), back);
