@@ -15,5 +15,7 @@
 
 pub mod digest;
 pub mod epoch;
+#[cfg(test)]
+mod fixture;
 pub mod replay;
 pub mod server;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use fabric::config::Config;
 use logcore::{Image, Log, Region, RegionKind, MAGIC};
 use replica::epoch;
+use replica::replay::Progress;
 use replica::server::{Replica, Settings};
 
 /// The tailguard replica daemon.
@@ -65,33 +66,47 @@ fn status(s: &Settings, json: bool) -> Result<(), String> {
     let mut region = Region::open(&s.region, RegionKind::Auto).map_err(|e| e.to_string())?;
     let bytes = region.bytes();
     let formatted = bytes[..8] == MAGIC;
-    let (uuid, durable, head, records) = if formatted {
-        let img = Image::parse(bytes).map_err(|e| format!("region {}: {e}", s.region.display()))?;
-        let c = *img.control();
-        let records = img
-            .scan()
-            .map(|sc| {
-                sc.filter(|r| {
-                    r.as_ref()
-                        .is_ok_and(|r| r.kind == logcore::RecordKind::Data)
+    let start = logcore::Cursor {
+        pos: 0,
+        lsn: logcore::Lsn::FIRST,
+    };
+    let (uuid, durable, head, records, damage) = if formatted {
+        // The durable tail shown is the one the daemon reports (or will at
+        // its next start): the end of the last intact record, not the
+        // recorded one taken on trust. With the daemon running, its head may
+        // move while this scans (and the writer then overwrites what was
+        // behind it), which looks like damage: such a finding counts only if
+        // the head held still; bounded retries.
+        let mut tries = 0;
+        loop {
+            let img =
+                Image::parse(bytes).map_err(|e| format!("region {}: {e}", s.region.display()))?;
+            let (p, damage) =
+                Progress::from_image(&img, u32::try_from(ep.epoch).unwrap_or(u32::MAX));
+            let records = img
+                .scan()
+                .map(|sc| {
+                    sc.filter(|r| {
+                        r.as_ref()
+                            .is_ok_and(|r| r.kind == logcore::RecordKind::Data)
+                    })
+                    .count()
                 })
-                .count()
-            })
-            .unwrap_or(0);
-        (Some(img.superblock().uuid), c.persisted, c.head, records)
+                .unwrap_or(0);
+            let moved = logcore::ControlSnapshot::decode(bytes).map(|c| c.head) != Ok(p.head);
+            tries += 1;
+            if damage.is_none() || !moved || tries == 3 {
+                break (
+                    Some(img.superblock().uuid),
+                    p.cursor,
+                    p.head,
+                    records,
+                    damage,
+                );
+            }
+        }
     } else {
-        (
-            None,
-            logcore::Cursor {
-                pos: 0,
-                lsn: logcore::Lsn::FIRST,
-            },
-            logcore::Cursor {
-                pos: 0,
-                lsn: logcore::Lsn::FIRST,
-            },
-            0,
-        )
+        (None, start, start, 0, None)
     };
     if json {
         let v = serde_json::json!({
@@ -103,6 +118,11 @@ fn status(s: &Settings, json: bool) -> Result<(), String> {
             "next_lsn": durable.lsn.0,
             "head": head.pos,
             "records_in_ring": records,
+            "damage": damage.map(|d| serde_json::json!({
+                "recorded_durable_tail": d.recorded.pos,
+                "recorded_next_lsn": d.recorded.lsn.0,
+                "reason": d.to_string(),
+            })),
         });
         println!("{v}");
     } else {
@@ -119,6 +139,13 @@ fn status(s: &Settings, json: bool) -> Result<(), String> {
         println!("durable tail  {} (next LSN {})", durable.pos, durable.lsn.0);
         println!("head          {}", head.pos);
         println!("records       {records} in the ring from the head");
+        if let Some(d) = damage {
+            println!(
+                "damaged       {d}; tg-replica reports durable tail {} and the writer re-ships \
+                 from there (the recorded tail is rewound when tg-replica starts)",
+                d.intact.pos
+            );
+        }
     }
     Ok(())
 }

@@ -15,13 +15,14 @@
 //! and only then applied; a record being written at that moment fails its
 //! CRC and ends the scan until the next round.
 
+use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use logcore::{
-    crc_salt, Control, Cursor, Geometry, Image, Lsn, MirrorProgress, RecordKind, Region,
-    RegionKind, Scan, ScanConfig,
+    crc_salt, Control, Cursor, Geometry, Image, Lsn, MirrorProgress, RecordFault, RecordKind,
+    Region, RegionKind, Scan, ScanConfig, ScanError, StopReason,
 };
 
 use crate::digest::Digest;
@@ -71,22 +72,149 @@ impl Progress {
         }
     }
 
-    /// From a formatted replica image: resumes after its recorded durable
-    /// tail (the state copy restarts there: the built-in digest is not
-    /// persistent) and keeps its recorded head.
-    pub fn from_image(img: &Image<'_>, admitted_epoch: u32) -> Self {
+    /// From a formatted replica image: resumes after its last intact
+    /// record up to the recorded durable tail (the state copy restarts
+    /// there: the built-in digest is not persistent) and keeps its recorded
+    /// head.
+    ///
+    /// The recorded tail is not taken on trust: every record from the head
+    /// up to it is verified first ([`verify`]). If one does not verify (the
+    /// ring lost writes at a power-off, was zeroed, or tore), the cursor is
+    /// the last intact record boundary (the head if none is intact) and the
+    /// [`Damage`] says what was found; the replica then reports that cursor
+    /// as its durable tail, so a writer re-ships from there.
+    pub fn from_image(img: &Image<'_>, admitted_epoch: u32) -> (Self, Option<Damage>) {
         let c = img.control();
-        Progress {
+        let damage = verify(img).err();
+        let p = Progress {
             uuid: Some(img.superblock().uuid),
             geometry: Some(img.superblock().geometry),
-            cursor: c.persisted,
+            cursor: damage.map_or(c.persisted, |d| d.intact),
             head: c.head,
             digest: Digest::default(),
             sealed_epoch: None,
             max_epoch: c.epoch,
             max_incarnation: c.incarnation,
             admitted_epoch,
+        };
+        (p, damage)
+    }
+}
+
+/// Records before a replica image's recorded durable tail that do not
+/// verify: what [`verify`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Damage {
+    /// The durable tail recorded in the control block.
+    pub recorded: Cursor,
+    /// End of the last intact record (a record boundary, the head if no
+    /// record is intact): what the replica really holds.
+    pub intact: Cursor,
+    /// What is wrong at `intact`.
+    pub flaw: Flaw,
+}
+
+/// Why the records end before the recorded tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Flaw {
+    /// The record at the intact position does not validate.
+    Record(RecordFault),
+    /// Every record validates, but the recorded tail is not where they
+    /// end: the record at the intact position ends at `ends` (past the
+    /// recorded tail), or the chain reaches the recorded position with
+    /// another LSN (`ends` is that boundary).
+    TailMismatch {
+        /// The record boundary the chain reaches instead.
+        ends: Cursor,
+    },
+}
+
+impl fmt::Display for Damage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Damage {
+            recorded,
+            intact,
+            flaw,
+        } = self;
+        write!(
+            f,
+            "the control block records the durable tail at {} (next LSN {}), but the records \
+             end at {} (next LSN {}): ",
+            recorded.pos, recorded.lsn.0, intact.pos, intact.lsn.0
+        )?;
+        match flaw {
+            Flaw::Record(fault) => write!(f, "the record there does not verify: {fault}"),
+            Flaw::TailMismatch { ends } => write!(
+                f,
+                "the record chain reaches {} (next LSN {}) instead of the recorded tail",
+                ends.pos, ends.lsn.0
+            ),
         }
+    }
+}
+
+/// Checks every record from the image's head up to its recorded durable
+/// tail, with the scanner `tg-log verify` uses (so the two agree).
+///
+/// # Errors
+/// [`Damage`] naming the last intact record boundary when a record before
+/// the recorded tail does not verify or the records do not end exactly at
+/// it.
+pub fn verify(img: &Image<'_>) -> Result<(), Damage> {
+    let recorded = img.control().persisted;
+    let head = img.control().head;
+    let damage = |intact: Cursor, flaw: Flaw| Damage {
+        recorded,
+        intact,
+        flaw,
+    };
+    // parse() already checked what Scan::new checks; the layout error
+    // cannot happen, but is reported as damage at the head, not a panic.
+    let mut scan = img
+        .scan()
+        .map_err(|_| damage(head, Flaw::Record(RecordFault::OutsideImage { offset: 0 })))?;
+    // Bounded: the scan covers at most one ring capacity (parse() checked
+    // that the recorded tail is within one of the head).
+    loop {
+        let at = scan.cursor();
+        if at.pos >= recorded.pos {
+            break;
+        }
+        match scan.next() {
+            Some(Ok(r)) if r.end() > recorded.pos => {
+                return Err(damage(
+                    at,
+                    Flaw::TailMismatch {
+                        ends: scan.cursor(),
+                    },
+                ));
+            }
+            Some(Ok(_)) => {}
+            Some(Err(ScanError::CorruptBeforeTail { fault, .. })) => {
+                return Err(damage(at, Flaw::Record(fault)));
+            }
+            // A fault before the recorded tail is always an error, and the
+            // ring cannot fill before it: neither happens, but a scanner's
+            // word is not a reason to panic.
+            Some(Err(_)) | None => {
+                let fault = match scan.stop().map(|s| s.reason) {
+                    Some(StopReason::Fault(f)) => f,
+                    _ => RecordFault::Zeroed,
+                };
+                return Err(damage(at, Flaw::Record(fault)));
+            }
+        }
+    }
+    let at = scan.cursor();
+    if at == recorded {
+        Ok(())
+    } else {
+        // Only the LSN can differ here (the loop stops at the first
+        // boundary at or past the recorded position, and one past it was
+        // caught above). The records' own LSN is the one to believe: they
+        // carry a CRC, and the writer numbers from them.
+        Err(damage(at, Flaw::TailMismatch { ends: at }))
     }
 }
 
@@ -316,6 +444,162 @@ mod tests {
         p.cursor.pos = p.head.pos + cap / 2;
         advance_head(&mut p, &mut marks);
         assert_eq!(p.head, before);
+    }
+
+    /// 128 KiB region, 600 records: the ring wrapped.
+    fn image(name: &str) -> crate::fixture::Fixture {
+        crate::fixture::wrapped(name, 128 << 10, 600)
+    }
+
+    fn start(f: &crate::fixture::Fixture) -> (Progress, Option<Damage>) {
+        let bytes = f.bytes();
+        let img = Image::parse(&bytes).unwrap();
+        Progress::from_image(&img, 1)
+    }
+
+    #[test]
+    fn an_intact_image_starts_at_its_recorded_tail() {
+        let f = image("replay-intact");
+        let (p, damage) = start(&f);
+        assert_eq!(damage, None);
+        assert_eq!(p.cursor, f.tail);
+        assert_eq!(p.head, f.head);
+        assert_eq!(p.uuid, Some(f.uuid));
+    }
+
+    #[test]
+    fn a_zeroed_record_in_the_middle_ends_the_durable_tail_before_it() {
+        let f = image("replay-zeroed-middle");
+        let i = f.middle();
+        f.zero_record(i);
+        let (p, damage) = start(&f);
+        let at = f.records[i].start;
+        assert_eq!(p.cursor, at, "starts at the last intact record boundary");
+        assert_eq!(
+            damage,
+            Some(Damage {
+                recorded: f.tail,
+                intact: at,
+                flaw: Flaw::Record(RecordFault::Zeroed),
+            })
+        );
+        assert_eq!(p.head, f.head, "the head stays");
+        let msg = damage.unwrap().to_string();
+        assert!(
+            msg.contains(&format!("{} (next LSN {})", f.tail.pos, f.tail.lsn.0))
+                && msg.contains(&format!("{} (next LSN {})", at.pos, at.lsn.0))
+                && msg.contains("all zero"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_zeroed_ring_starts_at_the_head() {
+        let f = image("replay-zeroed-ring");
+        f.zero_ring();
+        let (p, damage) = start(&f);
+        assert_eq!(p.cursor, f.head);
+        assert_eq!(
+            damage,
+            Some(Damage {
+                recorded: f.tail,
+                intact: f.head,
+                flaw: Flaw::Record(RecordFault::Zeroed),
+            })
+        );
+    }
+
+    #[test]
+    fn a_flipped_byte_in_the_last_record_drops_only_that_record() {
+        let f = image("replay-flipped-last");
+        let last = f.records.len() - 1;
+        f.flip_payload_byte(last);
+        let (p, damage) = start(&f);
+        let at = f.records[last].start;
+        assert_eq!(p.cursor, at);
+        assert_eq!(p.cursor.lsn.0 + 1, f.tail.lsn.0, "one record short");
+        let d = damage.unwrap();
+        assert_eq!((d.recorded, d.intact), (f.tail, at));
+        assert!(
+            matches!(d.flaw, Flaw::Record(RecordFault::ChecksumMismatch { .. })),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn a_record_from_another_lap_ends_the_durable_tail_before_it() {
+        let f = image("replay-stale-lap");
+        let i = f.middle();
+        // Record i-1's bytes over record i: a valid record, but it names
+        // another position (what a torn region or a stale lap shows).
+        let bytes = f.bytes();
+        let prev = f.records[i - 1];
+        let off = f.geometry.region_offset(prev.start.pos) as usize;
+        f.write_at(
+            f.records[i].start.pos,
+            &bytes[off..off + logcore::HEADER_LEN],
+        );
+        let (p, damage) = start(&f);
+        assert_eq!(p.cursor, f.records[i].start);
+        assert!(
+            matches!(
+                damage.unwrap().flaw,
+                Flaw::Record(RecordFault::PositionMismatch { .. })
+            ),
+            "{damage:?}"
+        );
+    }
+
+    /// Records a durable tail the records disagree with, as a control block
+    /// written by something else would.
+    fn record_tail(f: &crate::fixture::Fixture, tail: Cursor) {
+        let r = Region::open(&f.path, RegionKind::File).unwrap();
+        Control::new(&r)
+            .unwrap()
+            .rewind_mirror_durable(tail)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_recorded_tail_inside_a_record_ends_the_durable_tail_before_it() {
+        let f = image("replay-tail-inside");
+        let i = f.middle();
+        let r = f.records[i];
+        assert!(r.end - r.start.pos >= 128, "a record of two lines or more");
+        record_tail(
+            &f,
+            Cursor {
+                pos: r.start.pos + 64,
+                lsn: r.start.lsn.next(),
+            },
+        );
+        let (p, damage) = start(&f);
+        assert_eq!(p.cursor, r.start);
+        assert_eq!(
+            damage.unwrap().flaw,
+            Flaw::TailMismatch {
+                ends: Cursor {
+                    pos: r.end,
+                    lsn: r.start.lsn.next()
+                }
+            }
+        );
+    }
+
+    #[test]
+    fn a_recorded_tail_with_another_lsn_takes_the_records_lsn() {
+        let f = image("replay-tail-lsn");
+        let r = f.records[f.middle()];
+        record_tail(
+            &f,
+            Cursor {
+                pos: r.start.pos,
+                lsn: Lsn(r.start.lsn.0 + 5),
+            },
+        );
+        let (p, damage) = start(&f);
+        assert_eq!(p.cursor, r.start, "the position, with the chain's LSN");
+        assert_eq!(damage.unwrap().flaw, Flaw::TailMismatch { ends: r.start });
     }
 
     #[test]

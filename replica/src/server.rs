@@ -26,10 +26,10 @@ use fabric::wire::handshake::{self, Authenticated, ReplicaExpectation};
 use fabric::wire::{
     Channel, Geometry, Message, PersistenceMode, Reject, RejectCode, SealPoint, Status,
 };
-use logcore::{CreateOptions, Image, Log, Region, RegionKind, MAGIC};
+use logcore::{Control, CreateOptions, Image, Log, Region, RegionKind, MAGIC};
 
 use crate::epoch::{self, EpochState};
-use crate::replay::{self, Progress};
+use crate::replay::{self, Damage, Progress};
 
 /// What `tg-replica serve` runs with.
 #[derive(Debug)]
@@ -236,10 +236,43 @@ fn inspect_region(s: &Settings, ep: &EpochState) -> Result<Option<Progress>, Ser
             hex(&ep.uuid.unwrap_or_default())
         )));
     }
-    Ok(Some(Progress::from_image(
-        &img,
-        u32::try_from(ep.epoch).unwrap_or(u32::MAX),
-    )))
+    let (progress, damage) =
+        Progress::from_image(&img, u32::try_from(ep.epoch).unwrap_or(u32::MAX));
+    if let Some(d) = damage {
+        rewind(&region, &s.region, &d).map_err(bad)?;
+    }
+    Ok(Some(progress))
+}
+
+/// The records end before the recorded durable tail (`d`): say so, and
+/// record the last intact position as the durable tail (persisted), so that
+/// what the replica reports at handshake, `tg-replica status`, `tg-log
+/// verify` and the next start agree. The writer then re-ships from there.
+/// With nothing intact, that is the head: the writer re-ships everything
+/// from it, if its ring still holds it.
+fn rewind(region: &Region, path: &std::path::Path, d: &Damage) -> Result<(), String> {
+    tracing::warn!(
+        region = %path.display(),
+        recorded_tail = d.recorded.pos,
+        recorded_next_lsn = d.recorded.lsn.0,
+        intact_tail = d.intact.pos,
+        intact_next_lsn = d.intact.lsn.0,
+        "{d}; the region lost or damaged records it had acknowledged (a power-off with \
+         the ring not persistent, a zeroed or torn ring): starting from the intact tail and \
+         reporting it as durable, so the writer re-ships LSN {} on from its ring; if it \
+         reclaimed them it refuses this replica (too far behind) and the replica must be \
+         re-seeded from a full copy",
+        d.intact.lsn.0
+    );
+    let cannot = |e: &dyn fmt::Display| {
+        format!(
+            "{d}; cannot record the intact tail {} in the control block: {e}; check that the \
+             region's device or file is writable",
+            d.intact.pos
+        )
+    };
+    let c = Control::new(region).map_err(|e| cannot(&e))?;
+    c.rewind_mirror_durable(d.intact).map_err(|e| cannot(&e))
 }
 
 /// A formatted region whose epoch file names no log: the replica crashed
@@ -715,6 +748,115 @@ fn gpspm_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixture::{self, Fixture};
+    use crate::replay::Flaw;
+    use logcore::{Cursor, RecordFault};
+
+    const REGION_LEN: u64 = 128 << 10;
+
+    fn settings(f: &Fixture) -> Settings {
+        Settings {
+            listen: "127.0.0.1:0".into(),
+            region: f.path.clone(),
+            epoch_file: f.dir.join("epoch"),
+            allow: AllowList::new(),
+            device: "rxe0".into(),
+            port: 1,
+            qp: QpConfig::default(),
+            persistence: PersistenceMode::Apm,
+            geometry: Geometry {
+                ring_offset_bytes: f.geometry.ring_offset,
+                ring_capacity_bytes: f.geometry.capacity,
+                region_len_bytes: REGION_LEN,
+            },
+            control_timeout: Duration::from_secs(1),
+            max_sessions: 1,
+            replay_idle: Duration::from_millis(1),
+        }
+    }
+
+    /// What `Replica::bind` finds, and what the control block records
+    /// after it.
+    fn inspect(f: &Fixture) -> (Progress, Cursor) {
+        let ep = EpochState {
+            epoch: 1,
+            sealed: false,
+            uuid: Some(f.uuid),
+        };
+        let p = inspect_region(&settings(f), &ep).unwrap().unwrap();
+        let bytes = f.bytes();
+        (p, Image::parse(&bytes).unwrap().control().persisted)
+    }
+
+    /// Starts twice on a damaged image: the first start reports and records
+    /// the intact tail, the second finds nothing wrong and agrees.
+    fn starts_at(f: &Fixture, intact: Cursor) {
+        let (p, recorded) = inspect(f);
+        assert_eq!(p.cursor, intact, "the durable tail reported at handshake");
+        assert_eq!(p.head, f.head);
+        assert_eq!(recorded, intact, "the control block now says so too");
+        let bytes = f.bytes();
+        assert_eq!(replay::verify(&Image::parse(&bytes).unwrap()), Ok(()));
+        let (again, recorded) = inspect(f);
+        assert_eq!(
+            (again.cursor, recorded),
+            (intact, intact),
+            "a restart agrees"
+        );
+    }
+
+    #[test]
+    fn an_intact_region_starts_at_its_recorded_tail_untouched() {
+        let f = fixture::wrapped("server-intact", REGION_LEN, 600);
+        let before = f.bytes();
+        let (p, recorded) = inspect(&f);
+        assert_eq!((p.cursor, recorded), (f.tail, f.tail));
+        assert!(f.bytes() == before, "nothing was written");
+    }
+
+    #[test]
+    fn a_region_with_a_zeroed_record_restarts_before_it() {
+        let f = fixture::wrapped("server-zeroed-middle", REGION_LEN, 600);
+        let i = f.middle();
+        f.zero_record(i);
+        starts_at(&f, f.records[i].start);
+    }
+
+    #[test]
+    fn a_region_with_a_zeroed_ring_restarts_at_its_head() {
+        let f = fixture::wrapped("server-zeroed-ring", REGION_LEN, 600);
+        f.zero_ring();
+        starts_at(&f, f.head);
+    }
+
+    #[test]
+    fn a_region_with_a_torn_last_record_restarts_before_it() {
+        let f = fixture::wrapped("server-flipped-last", REGION_LEN, 600);
+        let last = f.records.len() - 1;
+        f.flip_payload_byte(last);
+        starts_at(&f, f.records[last].start);
+    }
+
+    #[test]
+    fn the_damage_message_names_both_tails_and_the_fault() {
+        let d = Damage {
+            recorded: Cursor {
+                pos: 292_992,
+                lsn: logcore::Lsn(495),
+            },
+            intact: Cursor {
+                pos: 0,
+                lsn: logcore::Lsn::FIRST,
+            },
+            flaw: Flaw::Record(RecordFault::Zeroed),
+        };
+        assert_eq!(
+            d.to_string(),
+            "the control block records the durable tail at 292992 (next LSN 495), but the \
+             records end at 0 (next LSN 1): the record there does not verify: header is all \
+             zero (never written)"
+        );
+    }
 
     #[test]
     fn a_formatted_region_without_an_epoch_record_is_adopted() {

@@ -347,12 +347,39 @@ impl<'r> Control<'r> {
             (true, false) => o + SLOT_LEN,
             _ => o,
         };
-        // Invalidate first so a reader never pairs a new pos with an old check.
-        self.word(target + 16).store(0, Ordering::Release);
-        self.word(target).store(c.pos, Ordering::Release);
-        self.word(target + 8).store(c.lsn.0, Ordering::Release);
-        self.word(target + 16)
+        self.store_slot(target, c);
+        self.persist_line(o)
+    }
+
+    /// Overwrites one slot (not persisted). The check word is cleared first
+    /// so a reader never pairs a new pos with an old check.
+    fn store_slot(&self, s: usize, c: Cursor) {
+        self.word(s + 16).store(0, Ordering::Release);
+        self.word(s).store(c.pos, Ordering::Release);
+        self.word(s + 8).store(c.lsn.0, Ordering::Release);
+        self.word(s + 16)
             .store(mix(c.pos, c.lsn.0), Ordering::Release);
+    }
+
+    /// Sets a pair to `c` even below its current value, which
+    /// [`Self::write_pair`] cannot do (a reader takes the slot with the
+    /// larger position, and it replaces only the other one). The older slot
+    /// takes `c` first and is persisted: readers still see the old value in
+    /// the other slot. Then that slot takes `c`: from the moment its check
+    /// word is cleared, a reader (or recovery after a crash) sees only `c`.
+    fn lower_pair(&self, o: usize, c: Cursor) -> std::io::Result<()> {
+        self.write_pair(o, c)?;
+        let want = (c.pos, c.lsn.0, mix(c.pos, c.lsn.0));
+        for s in [o, o + SLOT_LEN] {
+            let held = (
+                self.word(s).load(Ordering::Acquire),
+                self.word(s + 8).load(Ordering::Acquire),
+                self.word(s + 16).load(Ordering::Acquire),
+            );
+            if held != want {
+                self.store_slot(s, c);
+            }
+        }
         self.persist_line(o)
     }
 
@@ -424,6 +451,34 @@ impl<'r> Control<'r> {
         }
         self.set_persisted_tail(m.durable)?;
         self.set_head(m.head)
+    }
+
+    /// Lowers, in a replica's own control block, the recorded durable tail
+    /// to `durable`, which [`Self::record_mirror`] cannot do (it only moves
+    /// forward). For a replica that finds at start that records before its
+    /// recorded tail do not verify: the tail it reports, `tg-replica
+    /// status`, `tg-log verify` and the next start then all agree on the
+    /// last intact record. Crash-safe: a reader sees either the old tail or
+    /// `durable`, never a torn mix. Never use it on a primary's log (its
+    /// persisted tail belongs to [`crate::Log`]).
+    ///
+    /// # Errors
+    /// [`std::io::Error`] of the persist (msync on plain files), or
+    /// [`LayoutError::ControlTorn`] (as an `InvalidData` error) when the
+    /// head cannot be read.
+    ///
+    /// # Panics
+    /// If `durable` is behind the recorded head (the head never passes the
+    /// durable tail; a replica bug).
+    pub fn rewind_mirror_durable(&self, durable: Cursor) -> std::io::Result<()> {
+        let head = self
+            .head()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        assert!(
+            head.pos <= durable.pos && head.lsn <= durable.lsn,
+            "rewinding the durable tail to {durable:?}, behind the head {head:?}"
+        );
+        self.lower_pair(PERSISTED, durable)
     }
 
     /// Writes a fresh control block: every pair at `start`, epoch, state
