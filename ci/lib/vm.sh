@@ -90,7 +90,11 @@ tg_vm_run() {
 
   local env=(env)
   [ -z "${TG_VM_GUEST_ENV+x}" ] || env+=("${TG_VM_GUEST_ENV[@]}")
-  local cmd; cmd=$(printf '%q ' "${env[@]}" bash "$TG_ROOT/ci/guest/init" "$out" "$@")
+  # The command goes to the guest in a script in the shared out folder:
+  # virtme-ng passes --exec on the kernel command line, and a long one
+  # (a few KiB) overflows it and panics the guest kernel at boot.
+  printf '#!/bin/bash\nexec %s\n' "$(printf '%q ' "${env[@]}" bash "$TG_ROOT/ci/guest/init" "$out" "$@")" > "$out/guest-cmd.sh"
+  local cmd; cmd=$(printf '%q ' bash "$out/guest-cmd.sh")
   tg_log "booting $(basename "$kernel") (TCG, ${TG_VM_CPUS} cpus, $TG_VM_MEMORY, NVDIMM $nvdimm); console: $out/console.log"
 
   local labeller="" lfd
