@@ -29,7 +29,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::gpspm::{PersistKind, PersistMsg, PERSIST_MSG_LEN};
 use crate::verbs::{
@@ -160,9 +160,25 @@ pub enum Probe {
     Read,
 }
 
+/// Most ships [`Mirror::post`] keeps in flight on one queue pair.
+pub const MAX_IN_FLIGHT: usize = 8;
+
+/// One ship posted and not yet known complete.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    /// wr_id of its signaled READ.
+    wr_id: u64,
+    /// Logical end of its range: durable once it completes.
+    end: u64,
+    posted_at: Instant,
+}
+
 /// One replica's mirror of the local ring.
 pub struct Mirror<M: RdmaMemory> {
     name: String,
+    // Declared before every buffer the device uses (`source`, `scratch`):
+    // the QP is destroyed first, so ships still in flight (see
+    // [`Mirror::post`]) never outlive their buffers.
     qp: QueuePair,
     source: Arc<MemoryRegion<M>>,
     remote: RemoteRegion,
@@ -170,6 +186,17 @@ pub struct Mirror<M: RdmaMemory> {
     scratch: MemoryRegion<AlignedBuf>,
     mode: PersistenceMode,
     durable: u64,
+    /// End of the last range posted (== `durable` with nothing in flight).
+    posted: u64,
+    /// Ships in flight, oldest first (a ring of `MAX_IN_FLIGHT`; no
+    /// allocation on the commit path).
+    in_flight: [Option<InFlight>; MAX_IN_FLIGHT],
+    first: usize,
+    n_in_flight: usize,
+    /// How many ships may be in flight (bounded by the send queue).
+    max_in_flight: usize,
+    /// Empty reaps since the oldest ship's age was last checked.
+    reaps: u32,
     max_chunk: u64,
     timeout: Duration,
 }
@@ -234,6 +261,13 @@ impl<M: RdmaMemory> Mirror<M> {
             qp.enable_recv(4, PERSIST_MSG_LEN).map_err(verbs)?;
         }
         let max_chunk = u64::from(source.pd().context().max_msg_size().max(4096));
+        // As configured, within what the send queue (each ship is at most
+        // MAX_OPS_PER_POST requests) and the READ limit hold.
+        let c = qp.config();
+        let max_in_flight = usize::from(c.ships_in_flight)
+            .min(c.max_send_wr as usize / MAX_OPS_PER_POST)
+            .min(usize::from(c.max_rd_atomic))
+            .clamp(1, MAX_IN_FLIGHT);
         Ok(Mirror {
             name: name.to_owned(),
             qp,
@@ -243,6 +277,12 @@ impl<M: RdmaMemory> Mirror<M> {
             scratch,
             mode,
             durable,
+            posted: durable,
+            in_flight: [None; MAX_IN_FLIGHT],
+            first: 0,
+            n_in_flight: 0,
+            max_in_flight,
+            reaps: 0,
             max_chunk,
             timeout,
         })
@@ -264,8 +304,31 @@ impl<M: RdmaMemory> Mirror<M> {
     /// the host ships): the next [`Mirror::ship`] covers `[durable, to)`,
     /// not what this mirror last shipped. Nothing is reported durable that
     /// the replica did not report.
+    ///
+    /// # Panics
+    /// With ships in flight (a mirror fed by [`Mirror::post`] is not
+    /// rebased).
     pub fn rebase(&mut self, durable: u64) {
+        assert_eq!(self.n_in_flight, 0, "rebase with ships in flight");
         self.durable = durable;
+        self.posted = durable;
+    }
+
+    /// End of the last range posted: what is durable once every ship in
+    /// flight completes.
+    pub fn posted(&self) -> u64 {
+        self.posted
+    }
+
+    /// Whether [`Mirror::post`] may post another ship now (`apm` only, and
+    /// fewer than the in-flight bound outstanding).
+    pub fn can_post(&self) -> bool {
+        self.mode == PersistenceMode::Apm && self.n_in_flight < self.max_in_flight
+    }
+
+    /// Ships in flight.
+    pub fn in_flight(&self) -> usize {
+        self.n_in_flight
     }
 
     /// Persistence mode.
@@ -290,6 +353,9 @@ impl<M: RdmaMemory> Mirror<M> {
                 ),
             }));
         }
+        // Probes write past the durable position: nothing may be in flight
+        // there.
+        self.drain()?;
         let Mirror {
             name,
             qp,
@@ -368,6 +434,7 @@ impl<M: RdmaMemory> Mirror<M> {
     /// [`MirrorError`]; after an error the durable position is unchanged
     /// (nothing is reported durable that was not flushed).
     pub fn ship(&mut self, to: u64) -> Result<u64, MirrorError> {
+        self.drain()?;
         let from = self.durable;
         if to <= from {
             return Ok(from);
@@ -389,7 +456,7 @@ impl<M: RdmaMemory> Mirror<M> {
             while off < len {
                 let l = (len - off).min(self.max_chunk);
                 if n == MAX_OPS_PER_POST - 1 {
-                    self.post(&chunks[..n], Flush::None)?;
+                    self.execute(&chunks[..n], Flush::None)?;
                     n = 0;
                 }
                 chunks[n] = (start + off, l);
@@ -402,18 +469,192 @@ impl<M: RdmaMemory> Mirror<M> {
             PersistenceMode::Apm => Flush::Read { last_end },
             PersistenceMode::Gpspm => Flush::Send { from, to },
         };
-        self.post(&chunks[..n], flush)?;
+        self.execute(&chunks[..n], flush)?;
         if let PersistenceMode::Gpspm = self.mode {
             self.await_persisted(from, to)?;
         }
         self.durable = to;
+        self.posted = to;
         Ok(to)
+    }
+
+    /// Posts the WRITEs of `[self.posted(), to)` and their READ flush as one
+    /// list and returns without waiting (`apm` only): several ships can be
+    /// in flight on the queue pair, and [`Mirror::reap`] moves the durable
+    /// position as they complete, in order. RC executes them in order, so a
+    /// completed READ flushes its own WRITEs and every earlier one.
+    ///
+    /// A range that needs more than one list (longer than the device's
+    /// largest messages allow in one) is shipped synchronously instead.
+    ///
+    /// # Errors
+    /// As [`Mirror::ship`]; `InvalidRequest` when [`Mirror::can_post`] is
+    /// false. After an error nothing more is reported durable.
+    pub fn post(&mut self, to: u64) -> Result<(), MirrorError> {
+        let from = self.posted;
+        if to <= from {
+            return Ok(());
+        }
+        if !self.can_post() {
+            return Err(self.verbs_err(VerbsError::InvalidRequest {
+                reason: format!(
+                    "post with {} ships in flight (at most {}) in {:?} mode",
+                    self.n_in_flight, self.max_in_flight, self.mode
+                ),
+            }));
+        }
+        if to - self.durable > self.ring.capacity {
+            return Err(MirrorError::RangeTooLarge {
+                replica: self.name.clone(),
+                from: self.durable,
+                to,
+                capacity: self.ring.capacity,
+            });
+        }
+        let mut chunks = [(0u64, 0u64); MAX_OPS_PER_POST];
+        let mut n = 0;
+        let mut last_end = 0;
+        for (start, len) in self.ring.pieces(from, to) {
+            let mut off = 0;
+            while off < len {
+                if n == MAX_OPS_PER_POST - 1 {
+                    // Too many pieces for one list: ship it the slow way.
+                    return self.ship(to).map(|_| ());
+                }
+                let l = (len - off).min(self.max_chunk);
+                chunks[n] = (start + off, l);
+                n += 1;
+                off += l;
+                last_end = start + off;
+            }
+        }
+        let Mirror {
+            name,
+            qp,
+            source,
+            remote,
+            ring,
+            scratch,
+            ..
+        } = self;
+        let err = |e| MirrorError::Verbs {
+            replica: name.clone(),
+            source: e,
+        };
+        let list = build_list(
+            &chunks[..n],
+            Flush::Read { last_end },
+            source,
+            remote,
+            ring,
+            scratch,
+        )
+        .map_err(err)?;
+        // SAFETY: every local buffer of the list is in `self.source` or
+        // `self.scratch`, both dropped only after `self.qp` is destroyed
+        // (field order), and neither is deregistered while the mirror
+        // lives. The source bytes of `[from, to)` are not reused before the
+        // range is durable: the log reclaims only behind what its mirrors
+        // report durable. The READ's target is scratch bytes nobody reads.
+        let wr_id = unsafe { qp.post_unwaited(list.ops()) }.map_err(err)?;
+        let slot = (self.first + self.n_in_flight) % MAX_IN_FLIGHT;
+        self.in_flight[slot] = Some(InFlight {
+            wr_id,
+            end: to,
+            posted_at: Instant::now(),
+        });
+        self.n_in_flight += 1;
+        self.posted = to;
+        Ok(())
+    }
+
+    /// Polls once for completed ships (never waits) and returns the durable
+    /// position: the end of the last ship completed, in posting order.
+    ///
+    /// # Errors
+    /// [`MirrorError::Verbs`] for a failed ship or when the oldest ship has
+    /// been in flight longer than the op timeout (the queue pair is then
+    /// moved to the error state and drained: nothing in flight is reported
+    /// durable, and the mirror must be reconnected).
+    pub fn reap(&mut self) -> Result<u64, MirrorError> {
+        if self.n_in_flight == 0 {
+            return Ok(self.durable);
+        }
+        let done = match self.qp.reap() {
+            Ok(d) => d,
+            Err(e) => {
+                self.abort_in_flight();
+                return Err(self.verbs_err(e));
+            }
+        };
+        while let Some(f) = self.in_flight[self.first] {
+            if f.wr_id > done {
+                break;
+            }
+            self.durable = f.end;
+            self.in_flight[self.first] = None;
+            self.first = (self.first + 1) % MAX_IN_FLIGHT;
+            self.n_in_flight -= 1;
+        }
+        // The clock is read every few empty polls only: on some machines
+        // (emulated ones without a TSC clocksource) reading it is a trap.
+        self.reaps = self.reaps.wrapping_add(1);
+        if let Some(oldest) = self.in_flight[self.first].filter(|_| self.reaps.is_multiple_of(16)) {
+            let waited = oldest.posted_at.elapsed();
+            if waited > self.timeout {
+                let qpn = self.qp.qpn();
+                let device = self.qp.device().to_owned();
+                self.abort_in_flight();
+                return Err(self.verbs_err(VerbsError::Timeout {
+                    device,
+                    qpn,
+                    waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+                }));
+            }
+        }
+        Ok(self.durable)
+    }
+
+    /// Waits until every ship in flight has completed (bounded by the op
+    /// timeout), polling like [`QueuePair::execute`].
+    ///
+    /// # Errors
+    /// As [`Mirror::reap`].
+    pub fn drain(&mut self) -> Result<u64, MirrorError> {
+        let start = Instant::now();
+        while self.n_in_flight > 0 {
+            self.reap()?;
+            if self.n_in_flight > 0 {
+                if start.elapsed() < crate::verbs::SPIN_BEFORE_YIELD {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+        }
+        Ok(self.durable)
+    }
+
+    /// Fails every ship in flight: the QP goes to the error state and is
+    /// drained, so the device no longer uses their buffers.
+    fn abort_in_flight(&mut self) {
+        let last = (0..self.n_in_flight)
+            .filter_map(|i| self.in_flight[(self.first + i) % MAX_IN_FLIGHT])
+            .map(|f| f.wr_id)
+            .max();
+        if let Some(last) = last {
+            self.qp.abort(last);
+        }
+        self.in_flight = [None; MAX_IN_FLIGHT];
+        self.first = 0;
+        self.n_in_flight = 0;
+        self.posted = self.durable;
     }
 
     /// Posts WRITEs of `chunks` (ring offset, len) and the `flush` as one
     /// list, and waits for its completion. No allocation: the list lives on
     /// the stack.
-    fn post(&mut self, chunks: &[(u64, u64)], flush: Flush) -> Result<(), MirrorError> {
+    fn execute(&mut self, chunks: &[(u64, u64)], flush: Flush) -> Result<(), MirrorError> {
         let Mirror {
             name,
             qp,
@@ -428,46 +669,8 @@ impl<M: RdmaMemory> Mirror<M> {
             replica: name.clone(),
             source: e,
         };
-        let write = |(off, len): (u64, u64)| -> Result<Op<'_>, VerbsError> {
-            let len32 = u32::try_from(len).expect("chunks are at most max_msg_sz");
-            let local = usize::try_from(ring.local_offset + off).expect("ring offset fits usize");
-            Ok(Op::Write {
-                src: source.slice(local, len32 as usize)?,
-                dst: remote.slice(ring.remote_offset + off, len32)?,
-            })
-        };
-        debug_assert!(!chunks.is_empty() && chunks.len() < MAX_OPS_PER_POST);
-        let mut list = [write(chunks[0]).map_err(err)?; MAX_OPS_PER_POST];
-        for (i, &c) in chunks.iter().enumerate().skip(1) {
-            list[i] = write(c).map_err(err)?;
-        }
-        let mut n = chunks.len();
-        match flush {
-            Flush::None => {}
-            Flush::Read { last_end } => {
-                let len = FLUSH_READ_LEN.min(last_end);
-                let src = remote
-                    .slice(ring.remote_offset + last_end - len, len as u32)
-                    .map_err(err)?;
-                let dst = scratch.slice(0, len as usize).map_err(err)?;
-                list[n] = Op::Read { dst, src };
-                n += 1;
-            }
-            Flush::Send { from, to } => {
-                let req = PersistMsg {
-                    kind: PersistKind::Request,
-                    from,
-                    to,
-                }
-                .encode();
-                scratch.write_at(SCRATCH_REQ, &req).map_err(err)?;
-                list[n] = Op::Send {
-                    src: scratch.slice(SCRATCH_REQ, PERSIST_MSG_LEN).map_err(err)?,
-                };
-                n += 1;
-            }
-        }
-        qp.execute(&list[..n], *timeout).map_err(err)
+        let list = build_list(chunks, flush, source, remote, ring, scratch).map_err(err)?;
+        qp.execute(list.ops(), *timeout).map_err(err)
     }
 
     fn await_persisted(&mut self, from: u64, to: u64) -> Result<(), MirrorError> {
@@ -492,6 +695,67 @@ impl<M: RdmaMemory> Mirror<M> {
             }),
         }
     }
+}
+
+/// A list of requests built on the stack (no allocation).
+struct List<'a> {
+    ops: [Op<'a>; MAX_OPS_PER_POST],
+    n: usize,
+}
+
+impl<'a> List<'a> {
+    fn ops(&self) -> &[Op<'a>] {
+        &self.ops[..self.n]
+    }
+}
+
+/// The WRITEs of `chunks` (ring offset, len) and the `flush` after them.
+fn build_list<'a, M: RdmaMemory>(
+    chunks: &[(u64, u64)],
+    flush: Flush,
+    source: &'a MemoryRegion<M>,
+    remote: &RemoteRegion,
+    ring: &RingGeometry,
+    scratch: &'a MemoryRegion<AlignedBuf>,
+) -> Result<List<'a>, VerbsError> {
+    let write = |(off, len): (u64, u64)| -> Result<Op<'a>, VerbsError> {
+        let len32 = u32::try_from(len).expect("chunks are at most max_msg_sz");
+        let local = usize::try_from(ring.local_offset + off).expect("ring offset fits usize");
+        Ok(Op::Write {
+            src: source.slice(local, len32 as usize)?,
+            dst: remote.slice(ring.remote_offset + off, len32)?,
+        })
+    };
+    debug_assert!(!chunks.is_empty() && chunks.len() < MAX_OPS_PER_POST);
+    let mut ops = [write(chunks[0])?; MAX_OPS_PER_POST];
+    for (i, &c) in chunks.iter().enumerate().skip(1) {
+        ops[i] = write(c)?;
+    }
+    let mut n = chunks.len();
+    match flush {
+        Flush::None => {}
+        Flush::Read { last_end } => {
+            let len = FLUSH_READ_LEN.min(last_end);
+            let src = remote.slice(ring.remote_offset + last_end - len, len as u32)?;
+            let dst = scratch.slice(0, len as usize)?;
+            ops[n] = Op::Read { dst, src };
+            n += 1;
+        }
+        Flush::Send { from, to } => {
+            let req = PersistMsg {
+                kind: PersistKind::Request,
+                from,
+                to,
+            }
+            .encode();
+            scratch.write_at(SCRATCH_REQ, &req)?;
+            ops[n] = Op::Send {
+                src: scratch.slice(SCRATCH_REQ, PERSIST_MSG_LEN)?,
+            };
+            n += 1;
+        }
+    }
+    Ok(List { ops, n })
 }
 
 /// What ends a posted list.

@@ -101,6 +101,7 @@ pub fn qp_config(cfg: &Config) -> QpConfig {
         rnr_retry: narrow(q.rnr_retry),
         min_rnr_timer: narrow(q.min_rnr_timer),
         max_rd_atomic: narrow(q.max_rd_atomic),
+        ships_in_flight: narrow(q.ships_in_flight),
         max_send_wr: q.max_send_wr,
         max_recv_wr: q.max_recv_wr,
         max_inline: q.max_inline,

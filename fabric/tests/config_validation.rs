@@ -193,6 +193,29 @@ fn qp_bounds() {
         &qp("max-rd-atomic: 0"),
         "qp.max-rd-atomic: must be 1..=255, got 0",
     );
+    expect_issue(
+        &qp("ships-in-flight: 0"),
+        "qp.ships-in-flight: must be 1..=8, got 0",
+    );
+    expect_issue(
+        &qp("ships-in-flight: 9"),
+        "qp.ships-in-flight: must be 1..=8, got 9",
+    );
+    expect_issue(
+        &qp("ships-in-flight: 8\n  max-rd-atomic: 4"),
+        "qp.ships-in-flight: 8 ships need as many READ flushes in flight, but qp.max-rd-atomic \
+         is 4: lower ships-in-flight or raise max-rd-atomic",
+    );
+    expect_issue(
+        &qp("ships-in-flight: 4\n  max-send-wr: 12"),
+        "qp.ships-in-flight: 4 ships take up to 16 send-queue entries, but qp.max-send-wr is \
+         12: lower ships-in-flight or raise max-send-wr",
+    );
+    // 8 with room for it is valid; the default is 1 (one at a time).
+    let eight = Config::from_yaml_str(&qp("ships-in-flight: 8")).expect("ships-in-flight: 8");
+    assert_eq!(eight.qp.ships_in_flight, 8);
+    let default = Config::from_yaml_str(BASE).unwrap();
+    assert_eq!(default.qp.ships_in_flight, 1);
 }
 
 #[test]

@@ -36,7 +36,12 @@ struct Rig {
 fn rig() -> (Rig, QueuePair, QueuePair) {
     let ctx = Context::open(&common::rdma_device(), 1).unwrap();
     let pd = ProtectionDomain::new(&ctx).unwrap();
-    let a = PreparedQp::new(&pd, QpConfig::default()).unwrap();
+    // The writer may keep 4 ships in flight (the pipelined tests below).
+    let writer_qp = QpConfig {
+        ships_in_flight: 4,
+        ..QpConfig::default()
+    };
+    let a = PreparedQp::new(&pd, writer_qp).unwrap();
     let b = PreparedQp::new(&pd, QpConfig::default()).unwrap();
     let (ea, eb) = (a.endpoint().unwrap(), b.endpoint().unwrap());
     let writer = a.connect(eb, Access::LOCAL_WRITE).unwrap();
@@ -242,4 +247,80 @@ fn gpspm_without_a_persist_reply_times_out_and_stays_not_durable() {
         "nothing may be reported durable without the reply"
     );
     drop(server.join().unwrap());
+}
+
+/// Ships posted without waiting (several in flight on the QP) land in
+/// order and make exactly the completed ones durable: the replica holds
+/// every byte up to the reported durable position, across wraps.
+#[test]
+#[ignore = "rdma: needs an RDMA device and devdax; ci/test runs it in the rxe VM"]
+fn apm_ships_in_flight_complete_in_order_across_wraps() {
+    let (rig, writer, _target) = rig();
+    let mut m = mirror(&rig, writer, PersistenceMode::Apm, TIMEOUT);
+    let seed = common::fresh_seed();
+    let total = 4 * CAPACITY + 999;
+    let (mut x, mut pos, mut most) = (seed | 1, 0u64, 0usize);
+    while pos < total {
+        // Post as many as the mirror takes, then reap a little.
+        while m.can_post() && pos < total {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1442695040888963407);
+            let step = (64 + (x >> 40) % (24 << 10)).min(total - pos);
+            // Never more than a ring ahead of what is durable.
+            if pos + step - m.durable() > CAPACITY {
+                break;
+            }
+            append(&rig, seed, pos, pos + step);
+            m.post(pos + step).unwrap();
+            pos += step;
+            assert_eq!(m.posted(), pos);
+            most = most.max(m.in_flight());
+        }
+        let d = m.reap().unwrap();
+        assert!(d <= m.posted());
+        // Everything reported durable is on the replica (it may hold more).
+        check_replica(&rig, seed, d);
+    }
+    assert_eq!(m.drain().unwrap(), total);
+    assert_eq!(m.in_flight(), 0);
+    check_replica(&rig, seed, total);
+    assert!(
+        most > 1,
+        "several ships must have been in flight at once (at most {most})"
+    );
+    // A synchronous ship after pipelined ones continues at the right place.
+    append(&rig, seed, total, total + 100);
+    assert_eq!(m.ship(total + 100).unwrap(), total + 100);
+    check_replica(&rig, seed, total + 100);
+    println!("apm pipelined: {total} bytes, up to {most} ships in flight");
+}
+
+/// A replica QP fenced (error state) under ships in flight: reaping fails
+/// naming the replica, nothing in flight is reported durable, and further
+/// posts are refused.
+#[test]
+#[ignore = "rdma: needs an RDMA device and devdax; ci/test runs it in the rxe VM"]
+fn ships_in_flight_on_a_fenced_queue_pair_are_never_reported_durable() {
+    let (rig, writer, mut target) = rig();
+    let mut m = mirror(&rig, writer, PersistenceMode::Apm, Duration::from_secs(3));
+    append(&rig, 3, 0, 4096);
+    m.post(4096).unwrap();
+    assert_eq!(m.drain().unwrap(), 4096);
+    target.set_error().unwrap();
+    append(&rig, 3, 4096, 3 * 4096);
+    m.post(2 * 4096).unwrap();
+    m.post(3 * 4096).unwrap();
+    let err = loop {
+        match m.reap() {
+            Ok(d) => assert_eq!(d, 4096, "a ship to a fenced QP completed"),
+            Err(e) => break e,
+        }
+        std::thread::yield_now();
+    };
+    assert!(err.to_string().contains("replica-a"), "{err}");
+    assert_eq!(m.durable(), 4096, "nothing in flight may count as durable");
+    assert_eq!(m.in_flight(), 0);
+    assert!(m.is_broken());
+    assert!(m.post(4 * 4096).is_err(), "a broken mirror takes no ships");
 }

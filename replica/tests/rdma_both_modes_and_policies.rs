@@ -14,6 +14,9 @@ fn run(persistence: &'static str, commit: &'static str) {
             commit,
             log_size: 1 << 20,
             region: None,
+            // Several ships in flight (apm; gpspm ships one at a time
+            // whatever this says).
+            ships_in_flight: 4,
         },
     );
     node.start_replica();

@@ -36,6 +36,8 @@ impl fmt::Debug for ReplicaSpec {
 
 /// What every link of one writer shares.
 pub(crate) struct LinkEnv {
+    /// Several ships in flight per link (`apm` and `qp.ships-in-flight` > 1).
+    pub(crate) pipelined: bool,
     pub(crate) writer: WriterName,
     pub(crate) source: Arc<MemoryRegion<LogMemory>>,
     pub(crate) qp: QpConfig,
@@ -180,9 +182,49 @@ impl Link {
         let State::Up { mirror, .. } = &mut self.state else {
             unreachable!("connected above")
         };
+        let posts = ship_to > mirror.posted();
         match mirror.ship(ship_to) {
             Ok(d) => {
-                self.ships += u64::from(d > self.durable);
+                self.ships += u64::from(posts);
+                self.durable = d;
+                Ok(d)
+            }
+            Err(e) => Err(self.down(env, ReplicaError::Mirror(e))),
+        }
+    }
+
+    /// One step toward `target` durable without waiting (several ships in
+    /// flight, `apm`): reaps the ships that completed, and if `target` is
+    /// not posted yet, posts everything up to `ship_to` (unless the
+    /// in-flight bound is reached). Returns the durable position, which
+    /// may still be short of `target`: call again (or let another
+    /// committer) until it is not. `gpspm` ships synchronously (as
+    /// [`Self::ensure`]). Connects first if the link is down and its
+    /// back-off has passed.
+    pub(crate) fn advance(
+        &mut self,
+        env: &LinkEnv,
+        target: u64,
+        ship_to: u64,
+    ) -> Result<u64, Arc<ReplicaError>> {
+        if self.durable >= target {
+            return Ok(self.durable);
+        }
+        if env.persistence != PersistenceMode::Apm || !self.is_up() {
+            return self.ensure(env, target, ship_to);
+        }
+        let State::Up { mirror, .. } = &mut self.state else {
+            unreachable!("up")
+        };
+        let mut r = mirror.reap();
+        if let Ok(d) = r {
+            if d < target && mirror.posted() < target && mirror.can_post() {
+                self.ships += 1;
+                r = mirror.post(ship_to).map(|()| mirror.durable());
+            }
+        }
+        match r {
+            Ok(d) => {
                 self.durable = d;
                 Ok(d)
             }

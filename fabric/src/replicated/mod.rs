@@ -5,10 +5,12 @@
 //! record is persistent locally and the commit policy's replicas hold it:
 //!
 //! * [`CommitPolicy::Sync`] `{ acks: k }`: durable on at least `k` of the
-//!   `n` replicas. The committing thread ships and polls itself (no
-//!   hand-off). While a replica's link is busy, other committers wait for it
-//!   and then find their record already shipped: every ship covers the whole
-//!   persisted tail (group commit). If fewer than `k` replicas can be
+//!   `n` replicas. The committing threads ship and poll themselves (no
+//!   hand-off). Every ship covers the whole persisted tail (group commit),
+//!   and under `apm` several ships are in flight at once (up to
+//!   [`crate::mirror::MAX_IN_FLIGHT`], each flushed by its own READ): a
+//!   committer whose record is not shipped yet posts the next ship without
+//!   waiting for the one ahead. If fewer than `k` replicas can be
 //!   reached, commit retries (reconnecting with back-off) until
 //!   `commit_timeout` and then fails with [`CommitError::NotEnoughAcks`];
 //!   the record stays in the local log and a later commit ships it.
@@ -329,6 +331,9 @@ struct Slot {
     shipped_lock: Mutex<()>,
     /// Committers inside `await_ship`.
     waiters: AtomicUsize,
+    /// Committers polling this link for ships in flight (at most one keeps
+    /// polling; the others sleep until a ship completes).
+    pollers: AtomicUsize,
 }
 
 impl Slot {
@@ -340,8 +345,8 @@ impl Slot {
     /// and the waiter count are SeqCst on both sides, so either the waiter
     /// sees the new position or this sees the waiter.
     fn publish(&self, link: &Link) {
-        self.durable.store(link.durable(), Ordering::SeqCst);
-        if self.waiters.load(Ordering::SeqCst) > 0 {
+        let old = self.durable.swap(link.durable(), Ordering::SeqCst);
+        if link.durable() != old && self.waiters.load(Ordering::SeqCst) > 0 {
             let _g = self
                 .shipped_lock
                 .lock()
@@ -350,18 +355,64 @@ impl Slot {
         }
     }
 
-    /// Sleeps until a ship is published or `bound` passes, unless `target`
-    /// is already durable (checked under the lock, so no wake-up is lost).
-    fn await_ship(&self, target: u64, bound: Duration) {
+    /// Sleeps until a ship is published, the poller leaves or `bound`
+    /// passes, unless `target` is already durable or nobody polls (checked
+    /// under the lock, so no wake-up is lost).
+    fn await_ship(&self, target: u64, bound: Duration, while_polled: bool) {
         let g = self
             .shipped_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         self.waiters.fetch_add(1, Ordering::SeqCst);
-        if self.durable.load(Ordering::SeqCst) < target {
+        // Pipelined, sleep only while someone polls: a poller that gives up
+        // its role wakes the sleepers (under this lock), so one of them
+        // takes over. Otherwise the leader holding the link publishes.
+        if self.durable.load(Ordering::SeqCst) < target
+            && (!while_polled || self.pollers.load(Ordering::SeqCst) > 0)
+        {
             let _ = self.shipped.wait_timeout(g, bound);
         }
         self.waiters.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The link a committer keeps polling for (see [`Inner::replicate`]);
+/// gives the role up when dropped.
+struct Polling<'a>(Option<&'a Slot>);
+
+impl<'a> Polling<'a> {
+    /// Whether this committer polls `slot`: it already does, or nobody
+    /// does and it takes the role.
+    fn claim(&mut self, slot: &'a Slot) -> bool {
+        match self.0 {
+            Some(s) if std::ptr::eq(s, slot) => true,
+            Some(_) => false,
+            None => {
+                let taken = slot
+                    .pollers
+                    .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok();
+                if taken {
+                    self.0 = Some(slot);
+                }
+                taken
+            }
+        }
+    }
+}
+
+impl Drop for Polling<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.0.take() {
+            s.pollers.store(0, Ordering::SeqCst);
+            if s.waiters.load(Ordering::SeqCst) > 0 {
+                let _g = s
+                    .shipped_lock
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                s.shipped.notify_all();
+            }
+        }
     }
 }
 
@@ -458,6 +509,7 @@ impl ReplicatedLog {
         );
         // The MR holds the protection domain (and it the device) alive.
         let env = LinkEnv {
+            pipelined: opts.persistence == PersistenceMode::Apm && opts.qp.ships_in_flight > 1,
             writer,
             source,
             qp: opts.qp,
@@ -479,6 +531,7 @@ impl ReplicatedLog {
                     shipped: Condvar::new(),
                     shipped_lock: Mutex::new(()),
                     waiters: AtomicUsize::new(0),
+                    pollers: AtomicUsize::new(0),
                 })
                 .collect(),
             policy: opts.policy,
@@ -676,19 +729,23 @@ impl Inner {
     /// commit timeout; then moves the reclaim head.
     ///
     /// Group commit: a replica whose published durable position covers
-    /// `target` counts at once, lock-free. Otherwise one committer (the
-    /// leader, whoever gets the link's lock) ships everything persisted by
-    /// then, covering every record appended before it; the others do not
-    /// queue on the lock (a sleep and wake per commit) but poll the
-    /// published position (yielding for a hardware round trip's time, then
-    /// sleeping until the leader wakes them all once its ship is published), and step in as leader if the link frees up
-    /// without covering them. Nothing is allocated unless the commit fails.
+    /// `target` counts at once, lock-free. Otherwise the committer takes
+    /// the link's lock for an instant ([`Link::advance`]): it reaps the
+    /// ships that completed and, if its record is not posted yet, posts
+    /// everything persisted by then (covering every record appended before
+    /// it) without waiting, so under `apm` several ships are in flight on
+    /// the queue pair while their committers wait. One waiting committer
+    /// keeps polling the link (spinning for a hardware round trip's time,
+    /// then yielding between polls); the others sleep until a ship
+    /// completes and its durable position is published. Nothing is
+    /// allocated unless the commit fails.
     fn replicate(&self, target: u64, needed: usize) -> Result<(), CommitError> {
         let start = Instant::now();
-        let mut busy_since: Option<Instant> = None;
+        let mut waiting_since: Option<Instant> = None;
+        let mut polling = Polling(None);
         loop {
             let mut acked = 0;
-            let mut busy = None;
+            let mut wait_on = None;
             for slot in &self.links {
                 if slot.durable.load(Ordering::Acquire) >= target {
                     acked += 1;
@@ -698,35 +755,59 @@ impl Inner {
                     Ok(g) => g,
                     Err(TryLockError::Poisoned(p)) => p.into_inner(),
                     Err(TryLockError::WouldBlock) => {
-                        busy = busy.or(Some(slot));
+                        wait_on = wait_on.or(Some(slot));
                         continue;
                     }
                 };
                 let ship_to = self.log.persisted().pos.max(target);
-                let r = link.ensure(&self.env, target, ship_to);
+                // One ship at a time: the leader ships and polls under the
+                // lock. Several: post and poll without holding it.
+                let r = if self.env.pipelined {
+                    link.advance(&self.env, target, ship_to)
+                } else {
+                    link.ensure(&self.env, target, ship_to)
+                };
                 slot.publish(&link);
-                if r.is_ok() {
-                    acked += 1;
+                drop(link);
+                match r {
+                    Ok(d) if d >= target => acked += 1,
+                    Ok(_) => wait_on = wait_on.or(Some(slot)),
+                    Err(_) => {}
                 }
             }
             if acked >= needed {
+                drop(polling);
                 self.reclaim(false);
                 return Ok(());
             }
-            let waited = start.elapsed();
-            if let Some(slot) = busy.filter(|_| waited < self.commit_timeout) {
-                // Another committer is shipping; its ship may cover us. Poll
-                // for as long as a hardware round trip takes, then sleep
-                // (leaving the CPU to the device) until it publishes.
-                if busy_since.get_or_insert_with(Instant::now).elapsed()
-                    < crate::verbs::SPIN_BEFORE_YIELD
+            let now = Instant::now();
+            let waited = now - start;
+            if let Some(slot) = wait_on.filter(|_| waited < self.commit_timeout) {
+                // Our record is in flight (ours or another committer's
+                // ship) or the link is busy for an instant. One committer
+                // keeps polling: it spins as long as a hardware round trip
+                // takes, then yields between polls; the others sleep
+                // (leaving the CPU to the device) until a ship completes.
+                if self.env.pipelined && polling.claim(slot) {
+                    if now - *waiting_since.get_or_insert(now) < crate::verbs::SPIN_BEFORE_YIELD {
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
+                } else if self.env.pipelined {
+                    slot.await_ship(target, Duration::from_millis(1), true);
+                } else if now - *waiting_since.get_or_insert(now) < crate::verbs::SPIN_BEFORE_YIELD
                 {
+                    // The leader holds the link for its whole ship: poll
+                    // the published position for a hardware round trip's
+                    // time, then sleep until it publishes.
                     std::thread::yield_now();
                 } else {
-                    slot.await_ship(target, Duration::from_millis(1));
+                    slot.await_ship(target, Duration::from_millis(1), false);
                 }
                 continue;
             }
+            drop(std::mem::replace(&mut polling, Polling(None)));
             let failures: Vec<Arc<ReplicaError>> = self
                 .links
                 .iter()

@@ -85,6 +85,9 @@ pub struct QpConfig {
     pub min_rnr_timer: u8,
     /// Outstanding RDMA READs this side may issue (capped by the device).
     pub max_rd_atomic: u8,
+    /// Ships (WRITEs + READ flush) a mirror keeps in flight on this QP
+    /// (1 = one at a time; see `qp.ships-in-flight`).
+    pub ships_in_flight: u8,
     /// Send queue depth.
     pub max_send_wr: u32,
     /// Receive queue depth.
@@ -111,6 +114,7 @@ impl Default for QpConfig {
             rnr_retry: 7,
             min_rnr_timer: 12,
             max_rd_atomic: 16,
+            ships_in_flight: 1,
             max_send_wr: 256,
             max_recv_wr: 64,
             max_inline: 256,
@@ -490,6 +494,84 @@ impl QueuePair {
     /// [`VerbsError::Timeout`], [`VerbsError::QpBroken`],
     /// [`VerbsError::InvalidRequest`], or the failing `ibv_post_send`.
     pub fn execute(&mut self, ops: &[Op<'_>], timeout: Duration) -> Result<()> {
+        // SAFETY: `wait` below does not return before the device is done
+        // with every buffer of `ops` (signaled completion, or error state
+        // and drain), and `ops` borrows them for this whole call.
+        let (base, n) = unsafe { self.post_list(ops)? };
+        self.wait(base, n, timeout)
+    }
+
+    /// Posts `ops` like [`Self::execute`] but returns without waiting:
+    /// the last op's wr_id, to be found by [`Self::reap`]. At most one list
+    /// may be outstanding per signaled completion the CQ can hold; the
+    /// caller bounds that.
+    ///
+    /// # Safety
+    /// The device reads from and writes into the local buffers of `ops`
+    /// after this returns: each must stay allocated and registered until
+    /// [`Self::reap`] reports the returned wr_id (or a later one) done, or
+    /// the QP is destroyed (an owner that holds the buffers in fields
+    /// dropped after the QP satisfies this).
+    ///
+    /// # Errors
+    /// As [`Self::execute`], for the post itself.
+    pub unsafe fn post_unwaited(&mut self, ops: &[Op<'_>]) -> Result<u64> {
+        // SAFETY: forwarded to our caller.
+        let (base, n) = unsafe { self.post_list(ops)? };
+        Ok(base + n as u64 - 1)
+    }
+
+    /// Polls the CQ once, without waiting: returns the highest wr_id among
+    /// the successful signaled send completions found (0 if none). On an RC
+    /// QP they complete in posting order, so every list posted up to that
+    /// one has completed.
+    ///
+    /// # Errors
+    /// [`VerbsError::Completion`] for a failed request (the QP is then
+    /// broken); the failing `ibv_poll_cq`.
+    pub fn reap(&mut self) -> Result<u64> {
+        if self.broken {
+            return Err(VerbsError::QpBroken {
+                device: self.device().to_owned(),
+                qpn: self.qpn,
+            });
+        }
+        let mut wcs = [ffi::ibv_wc::default(); POLL_BATCH];
+        let got = self.prepared.cq.poll(&mut wcs)?;
+        let mut done = 0;
+        for wc in &wcs[..got] {
+            if self.stash_recv(wc) {
+                continue;
+            }
+            if let Some((status, vendor_err)) = wc.error() {
+                self.broken = true;
+                return Err(self.completion_error(wc.wr_id(), 0, status, vendor_err));
+            }
+            done = done.max(wc.wr_id());
+        }
+        Ok(done)
+    }
+
+    /// Moves the QP to the error state and waits (bounded) until the list
+    /// ending at wr_id `last` is flushed: after it, the device uses no
+    /// buffer of any list posted up to `last`.
+    pub fn abort(&mut self, last: u64) {
+        self.abort_and_drain(last);
+    }
+
+    /// The parameters the QP was created with (before device caps).
+    pub fn config(&self) -> &QpConfig {
+        &self.prepared.config
+    }
+
+    /// Builds and posts `ops` as one linked list, only the last signaled;
+    /// returns (first wr_id, count).
+    ///
+    /// # Safety
+    /// The caller keeps every local buffer of `ops` allocated and
+    /// registered until the device is done with it (see
+    /// [`Self::post_unwaited`]).
+    unsafe fn post_list(&mut self, ops: &[Op<'_>]) -> Result<(u64, usize)> {
         if self.broken {
             return Err(VerbsError::QpBroken {
                 device: self.device().to_owned(),
@@ -595,9 +677,8 @@ impl QueuePair {
         let qp = self.prepared.raw.qp.as_ptr();
         let mut bad: *mut ffi::ibv_send_wr = std::ptr::null_mut();
         // SAFETY: the QP is live and connected; wrs/sges are valid for the
-        // call (the provider copies them); every local buffer is a
-        // LocalSlice borrowed for this whole function, which does not
-        // return before the device is done with them (see below).
+        // call (the provider copies them); the local buffers outlive the
+        // device's use of them by this function's contract.
         let rc = unsafe {
             let ctx = (*qp).context;
             let post = (*ctx).ops.post_send.expect("provider without post_send");
@@ -616,7 +697,7 @@ impl QueuePair {
             }
             return Err(err);
         }
-        self.wait(base, n, timeout)
+        Ok((base, n))
     }
 
     fn wait(&mut self, base: u64, n: usize, timeout: Duration) -> Result<()> {

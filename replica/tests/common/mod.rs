@@ -54,6 +54,8 @@ pub struct Shape {
     pub log_size: u64,
     /// The replica's region; `None`: a file in the folder.
     pub region: Option<PathBuf>,
+    /// `qp.ships-in-flight`.
+    pub ships_in_flight: u32,
 }
 
 impl Default for Shape {
@@ -63,6 +65,7 @@ impl Default for Shape {
             commit: "sync",
             log_size: 4 << 20,
             region: None,
+            ships_in_flight: 1,
         }
     }
 }
@@ -100,7 +103,7 @@ impl Node {
         };
         let yaml = format!(
             "name: host-a\nlog:\n  path: {dir}/host.log\n  size-bytes: {size}\ndevice:\n  name: {dev}\n\
-             qp:\n  path-mtu: 1024\npersistence: {pers}\ncommit:\n  {commit}\ncontrol-timeout-ms: 5000\n\
+             qp:\n  path-mtu: 1024\n  ships-in-flight: {ships}\npersistence: {pers}\ncommit:\n  {commit}\ncontrol-timeout-ms: 5000\n\
              replicas:\n  - name: r0\n    control: 127.0.0.1:{port}\n    key-file: host-a.key\n\
              replica:\n  listen: 127.0.0.1:{port}\n  region: {region}\n  epoch-file: epoch\n\
              \x20 allow:\n    - name: host-a\n      key-file: host-a.key\n",
@@ -108,6 +111,7 @@ impl Node {
             size = shape.log_size,
             dev = rdma_device(),
             pers = shape.persistence,
+            ships = shape.ships_in_flight,
             region = region.display(),
         );
         let cfg_path = dir.join("tailguard.yaml");
