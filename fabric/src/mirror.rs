@@ -27,6 +27,7 @@
 //! so neither mode is stronger than a cached store there: rxe proves the
 //! protocol, not the platform's persistence domain.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -186,13 +187,9 @@ pub struct Mirror<M: RdmaMemory> {
     scratch: MemoryRegion<AlignedBuf>,
     mode: PersistenceMode,
     durable: u64,
-    /// End of the last range posted (== `durable` with nothing in flight).
-    posted: u64,
-    /// Ships in flight, oldest first (a ring of `MAX_IN_FLIGHT`; no
-    /// allocation on the commit path).
-    in_flight: [Option<InFlight>; MAX_IN_FLIGHT],
-    first: usize,
-    n_in_flight: usize,
+    /// Ships in flight, oldest first. Its capacity is reserved at
+    /// construction, so posting never allocates.
+    in_flight: VecDeque<InFlight>,
     /// How many ships may be in flight (bounded by the send queue).
     max_in_flight: usize,
     /// Empty reaps since the oldest ship's age was last checked.
@@ -277,10 +274,7 @@ impl<M: RdmaMemory> Mirror<M> {
             scratch,
             mode,
             durable,
-            posted: durable,
-            in_flight: [None; MAX_IN_FLIGHT],
-            first: 0,
-            n_in_flight: 0,
+            in_flight: VecDeque::with_capacity(max_in_flight),
             max_in_flight,
             reaps: 0,
             max_chunk,
@@ -309,26 +303,25 @@ impl<M: RdmaMemory> Mirror<M> {
     /// With ships in flight (a mirror fed by [`Mirror::post`] is not
     /// rebased).
     pub fn rebase(&mut self, durable: u64) {
-        assert_eq!(self.n_in_flight, 0, "rebase with ships in flight");
+        assert!(self.in_flight.is_empty(), "rebase with ships in flight");
         self.durable = durable;
-        self.posted = durable;
     }
 
     /// End of the last range posted: what is durable once every ship in
     /// flight completes.
     pub fn posted(&self) -> u64 {
-        self.posted
+        self.in_flight.back().map_or(self.durable, |f| f.end)
     }
 
     /// Whether [`Mirror::post`] may post another ship now (`apm` only, and
     /// fewer than the in-flight bound outstanding).
     pub fn can_post(&self) -> bool {
-        self.mode == PersistenceMode::Apm && self.n_in_flight < self.max_in_flight
+        self.mode == PersistenceMode::Apm && self.in_flight.len() < self.max_in_flight
     }
 
     /// Ships in flight.
     pub fn in_flight(&self) -> usize {
-        self.n_in_flight
+        self.in_flight.len()
     }
 
     /// Persistence mode.
@@ -447,26 +440,20 @@ impl<M: RdmaMemory> Mirror<M> {
                 capacity: self.ring.capacity,
             });
         }
-        // (ring offset, len) chunks, each at most one message.
         let mut chunks = [(0u64, 0u64); MAX_OPS_PER_POST];
         let mut n = 0;
-        let mut last_end = 0;
-        for (start, len) in self.ring.pieces(from, to) {
-            let mut off = 0;
-            while off < len {
-                let l = (len - off).min(self.max_chunk);
-                if n == MAX_OPS_PER_POST - 1 {
-                    self.execute(&chunks[..n], Flush::None)?;
-                    n = 0;
-                }
-                chunks[n] = (start + off, l);
-                n += 1;
-                off += l;
-                last_end = start + off;
+        for c in chunks_of(self.ring, self.max_chunk, from, to) {
+            if n == MAX_OPS_PER_POST - 1 {
+                self.execute(&chunks[..n], Flush::None)?;
+                n = 0;
             }
+            chunks[n] = c;
+            n += 1;
         }
         let flush = match self.mode {
-            PersistenceMode::Apm => Flush::Read { last_end },
+            PersistenceMode::Apm => Flush::Read {
+                last_end: chunks[n - 1].0 + chunks[n - 1].1,
+            },
             PersistenceMode::Gpspm => Flush::Send { from, to },
         };
         self.execute(&chunks[..n], flush)?;
@@ -474,7 +461,6 @@ impl<M: RdmaMemory> Mirror<M> {
             self.await_persisted(from, to)?;
         }
         self.durable = to;
-        self.posted = to;
         Ok(to)
     }
 
@@ -491,7 +477,7 @@ impl<M: RdmaMemory> Mirror<M> {
     /// As [`Mirror::ship`]; `InvalidRequest` when [`Mirror::can_post`] is
     /// false. After an error nothing more is reported durable.
     pub fn post(&mut self, to: u64) -> Result<(), MirrorError> {
-        let from = self.posted;
+        let from = self.posted();
         if to <= from {
             return Ok(());
         }
@@ -499,7 +485,9 @@ impl<M: RdmaMemory> Mirror<M> {
             return Err(self.verbs_err(VerbsError::InvalidRequest {
                 reason: format!(
                     "post with {} ships in flight (at most {}) in {:?} mode",
-                    self.n_in_flight, self.max_in_flight, self.mode
+                    self.in_flight.len(),
+                    self.max_in_flight,
+                    self.mode
                 ),
             }));
         }
@@ -513,58 +501,31 @@ impl<M: RdmaMemory> Mirror<M> {
         }
         let mut chunks = [(0u64, 0u64); MAX_OPS_PER_POST];
         let mut n = 0;
-        let mut last_end = 0;
-        for (start, len) in self.ring.pieces(from, to) {
-            let mut off = 0;
-            while off < len {
-                if n == MAX_OPS_PER_POST - 1 {
-                    // Too many pieces for one list: ship it the slow way.
-                    return self.ship(to).map(|_| ());
-                }
-                let l = (len - off).min(self.max_chunk);
-                chunks[n] = (start + off, l);
-                n += 1;
-                off += l;
-                last_end = start + off;
+        for c in chunks_of(self.ring, self.max_chunk, from, to) {
+            if n == MAX_OPS_PER_POST - 1 {
+                // Too many pieces for one list: ship it the slow way.
+                return self.ship(to).map(|_| ());
             }
+            chunks[n] = c;
+            n += 1;
         }
-        let Mirror {
-            name,
-            qp,
-            source,
-            remote,
-            ring,
-            scratch,
-            ..
-        } = self;
-        let err = |e| MirrorError::Verbs {
-            replica: name.clone(),
-            source: e,
+        let flush = Flush::Read {
+            last_end: chunks[n - 1].0 + chunks[n - 1].1,
         };
-        let list = build_list(
-            &chunks[..n],
-            Flush::Read { last_end },
-            source,
-            remote,
-            ring,
-            scratch,
-        )
-        .map_err(err)?;
         // SAFETY: every local buffer of the list is in `self.source` or
         // `self.scratch`, both dropped only after `self.qp` is destroyed
         // (field order), and neither is deregistered while the mirror
         // lives. The source bytes of `[from, to)` are not reused before the
         // range is durable: the log reclaims only behind what its mirrors
         // report durable. The READ's target is scratch bytes nobody reads.
-        let wr_id = unsafe { qp.post_unwaited(list.ops()) }.map_err(err)?;
-        let slot = (self.first + self.n_in_flight) % MAX_IN_FLIGHT;
-        self.in_flight[slot] = Some(InFlight {
+        let wr_id = self.with_list(&chunks[..n], flush, |qp, ops, _| unsafe {
+            qp.post_unwaited(ops)
+        })?;
+        self.in_flight.push_back(InFlight {
             wr_id,
             end: to,
             posted_at: Instant::now(),
         });
-        self.n_in_flight += 1;
-        self.posted = to;
         Ok(())
     }
 
@@ -577,7 +538,7 @@ impl<M: RdmaMemory> Mirror<M> {
     /// moved to the error state and drained: nothing in flight is reported
     /// durable, and the mirror must be reconnected).
     pub fn reap(&mut self) -> Result<u64, MirrorError> {
-        if self.n_in_flight == 0 {
+        if self.in_flight.is_empty() {
             return Ok(self.durable);
         }
         let done = match self.qp.reap() {
@@ -587,19 +548,18 @@ impl<M: RdmaMemory> Mirror<M> {
                 return Err(self.verbs_err(e));
             }
         };
-        while let Some(f) = self.in_flight[self.first] {
-            if f.wr_id > done {
-                break;
-            }
+        while let Some(f) = self.in_flight.front().filter(|f| f.wr_id <= done) {
             self.durable = f.end;
-            self.in_flight[self.first] = None;
-            self.first = (self.first + 1) % MAX_IN_FLIGHT;
-            self.n_in_flight -= 1;
+            self.in_flight.pop_front();
         }
         // The clock is read every few empty polls only: on some machines
         // (emulated ones without a TSC clocksource) reading it is a trap.
         self.reaps = self.reaps.wrapping_add(1);
-        if let Some(oldest) = self.in_flight[self.first].filter(|_| self.reaps.is_multiple_of(16)) {
+        if let Some(oldest) = self
+            .in_flight
+            .front()
+            .filter(|_| self.reaps.is_multiple_of(16))
+        {
             let waited = oldest.posted_at.elapsed();
             if waited > self.timeout {
                 let qpn = self.qp.qpn();
@@ -621,14 +581,14 @@ impl<M: RdmaMemory> Mirror<M> {
     /// # Errors
     /// As [`Mirror::reap`].
     pub fn drain(&mut self) -> Result<u64, MirrorError> {
-        if self.n_in_flight == 0 {
+        if self.in_flight.is_empty() {
             // The one-at-a-time path: no clock read (a trap on some VMs).
             return Ok(self.durable);
         }
         let start = Instant::now();
-        while self.n_in_flight > 0 {
+        while !self.in_flight.is_empty() {
             self.reap()?;
-            if self.n_in_flight > 0 {
+            if !self.in_flight.is_empty() {
                 if start.elapsed() < crate::verbs::SPIN_BEFORE_YIELD {
                     std::hint::spin_loop();
                 } else {
@@ -642,23 +602,27 @@ impl<M: RdmaMemory> Mirror<M> {
     /// Fails every ship in flight: the QP goes to the error state and is
     /// drained, so the device no longer uses their buffers.
     fn abort_in_flight(&mut self) {
-        let last = (0..self.n_in_flight)
-            .filter_map(|i| self.in_flight[(self.first + i) % MAX_IN_FLIGHT])
-            .map(|f| f.wr_id)
-            .max();
-        if let Some(last) = last {
-            self.qp.abort(last);
+        if let Some(last) = self.in_flight.back() {
+            self.qp.abort(last.wr_id);
         }
-        self.in_flight = [None; MAX_IN_FLIGHT];
-        self.first = 0;
-        self.n_in_flight = 0;
-        self.posted = self.durable;
+        self.in_flight.clear();
     }
 
     /// Posts WRITEs of `chunks` (ring offset, len) and the `flush` as one
     /// list, and waits for its completion. No allocation: the list lives on
     /// the stack.
     fn execute(&mut self, chunks: &[(u64, u64)], flush: Flush) -> Result<(), MirrorError> {
+        self.with_list(chunks, flush, |qp, ops, timeout| qp.execute(ops, timeout))
+    }
+
+    /// Builds the list for `chunks` and `flush` and hands it to `post`
+    /// with the queue pair and the op timeout.
+    fn with_list<T>(
+        &mut self,
+        chunks: &[(u64, u64)],
+        flush: Flush,
+        post: impl FnOnce(&mut QueuePair, &[Op<'_>], Duration) -> Result<T, VerbsError>,
+    ) -> Result<T, MirrorError> {
         let Mirror {
             name,
             qp,
@@ -674,7 +638,7 @@ impl<M: RdmaMemory> Mirror<M> {
             source: e,
         };
         let list = build_list(chunks, flush, source, remote, ring, scratch).map_err(err)?;
-        qp.execute(list.ops(), *timeout).map_err(err)
+        post(qp, list.ops(), *timeout).map_err(err)
     }
 
     fn await_persisted(&mut self, from: u64, to: u64) -> Result<(), MirrorError> {
@@ -699,6 +663,21 @@ impl<M: RdmaMemory> Mirror<M> {
             }),
         }
     }
+}
+
+/// `[from, to)` as (ring offset, len) chunks in order: the ring's pieces,
+/// each cut to at most `max_chunk` bytes (one message).
+fn chunks_of(
+    ring: RingGeometry,
+    max_chunk: u64,
+    from: u64,
+    to: u64,
+) -> impl Iterator<Item = (u64, u64)> {
+    ring.pieces(from, to).flat_map(move |(start, len)| {
+        (0..len)
+            .step_by(usize::try_from(max_chunk).unwrap_or(usize::MAX))
+            .map(move |off| (start + off, (len - off).min(max_chunk)))
+    })
 }
 
 /// A list of requests built on the stack (no allocation).

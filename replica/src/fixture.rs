@@ -35,19 +35,6 @@ impl Drop for Fixture {
     }
 }
 
-fn payload(i: u64) -> Vec<u8> {
-    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let len = 20 + (x >> 9) % 700;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// A `region_len`-byte region holding `n` records that went around the ring
 /// at least once: each time it filled, the head moved to keep half a ring.
 pub(crate) fn wrapped(name: &str, region_len: u64, n: u64) -> Fixture {
@@ -72,7 +59,7 @@ pub(crate) fn wrapped(name: &str, region_len: u64, n: u64) -> Fixture {
         if i >= n && crossed(&log) {
             break;
         }
-        let p = payload(i);
+        let p = testkit::payload(0, i, 719);
         let a = match log.append_record(&p) {
             Ok(a) => a,
             Err(_) => {

@@ -244,6 +244,23 @@ pub fn dump(path: &Path, payload: bool) -> Vec<Dumped> {
         .collect()
 }
 
+/// The deterministic payload of record number `i` under `seed`: 8 to
+/// `max_len` bytes, content derived from both.
+#[must_use]
+pub fn payload(seed: u64, i: u64, max_len: u64) -> Vec<u8> {
+    assert!(max_len >= 8, "payloads are at least 8 bytes");
+    let mut x = (i ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let len = 8 + (x >> 7) % (max_len - 7);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// Lower-case hex.
 #[must_use]
 pub fn hex(b: &[u8]) -> String {

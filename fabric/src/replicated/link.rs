@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::auth::PreSharedKey;
-use crate::mirror::{Mirror, Probe, ReplicaTarget, RingGeometry};
+use crate::mirror::{Mirror, MirrorError, Probe, ReplicaTarget, RingGeometry};
 use crate::verbs::{Access, MemoryRegion, PreparedQp, QpConfig, RdmaMemory, RemoteRegion};
 use crate::wire::{handshake, session};
 use crate::wire::{Channel, Geometry, Hello, PersistenceMode, WriterName};
@@ -182,15 +182,9 @@ impl Link {
         let State::Up { mirror, .. } = &mut self.state else {
             unreachable!("connected above")
         };
-        let posts = ship_to > mirror.posted();
-        match mirror.ship(ship_to) {
-            Ok(d) => {
-                self.ships += u64::from(posts);
-                self.durable = d;
-                Ok(d)
-            }
-            Err(e) => Err(self.down(env, ReplicaError::Mirror(e))),
-        }
+        self.ships += u64::from(ship_to > mirror.posted());
+        let r = mirror.ship(ship_to);
+        self.settle(env, r)
     }
 
     /// One step toward `target` durable without waiting (several ships in
@@ -198,9 +192,9 @@ impl Link {
     /// not posted yet, posts everything up to `ship_to` (unless the
     /// in-flight bound is reached). Returns the durable position, which
     /// may still be short of `target`: call again (or let another
-    /// committer) until it is not. `gpspm` ships synchronously (as
-    /// [`Self::ensure`]). Connects first if the link is down and its
-    /// back-off has passed.
+    /// committer) until it is not. For `apm` links with several ships in
+    /// flight (`LinkEnv::pipelined`). A link that is down connects and
+    /// ships as [`Self::ensure`] does.
     pub(crate) fn advance(
         &mut self,
         env: &LinkEnv,
@@ -210,7 +204,8 @@ impl Link {
         if self.durable >= target {
             return Ok(self.durable);
         }
-        if env.persistence != PersistenceMode::Apm || !self.is_up() {
+        debug_assert!(env.pipelined);
+        if !self.is_up() {
             return self.ensure(env, target, ship_to);
         }
         let State::Up { mirror, .. } = &mut self.state else {
@@ -223,6 +218,16 @@ impl Link {
                 r = mirror.post(ship_to).map(|()| mirror.durable());
             }
         }
+        self.settle(env, r)
+    }
+
+    /// Records a ship's outcome: the new durable position, or the link
+    /// goes down with the error.
+    fn settle(
+        &mut self,
+        env: &LinkEnv,
+        r: Result<u64, MirrorError>,
+    ) -> Result<u64, Arc<ReplicaError>> {
         match r {
             Ok(d) => {
                 self.durable = d;

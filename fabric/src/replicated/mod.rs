@@ -331,9 +331,9 @@ struct Slot {
     shipped_lock: Mutex<()>,
     /// Committers inside `await_ship`.
     waiters: AtomicUsize,
-    /// Committers polling this link for ships in flight (at most one keeps
-    /// polling; the others sleep until a ship completes).
-    pollers: AtomicUsize,
+    /// A committer keeps polling this link for ships in flight (at most
+    /// one does; the others sleep until a ship completes).
+    polled: AtomicBool,
 }
 
 impl Slot {
@@ -368,7 +368,7 @@ impl Slot {
         // its role wakes the sleepers (under this lock), so one of them
         // takes over. Otherwise the leader holding the link publishes.
         if self.durable.load(Ordering::SeqCst) < target
-            && (!while_polled || self.pollers.load(Ordering::SeqCst) > 0)
+            && (!while_polled || self.polled.load(Ordering::SeqCst))
         {
             let _ = self.shipped.wait_timeout(g, bound);
         }
@@ -389,8 +389,8 @@ impl<'a> Polling<'a> {
             Some(_) => false,
             None => {
                 let taken = slot
-                    .pollers
-                    .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+                    .polled
+                    .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
                     .is_ok();
                 if taken {
                     self.0 = Some(slot);
@@ -404,7 +404,7 @@ impl<'a> Polling<'a> {
 impl Drop for Polling<'_> {
     fn drop(&mut self) {
         if let Some(s) = self.0.take() {
-            s.pollers.store(0, Ordering::SeqCst);
+            s.polled.store(false, Ordering::SeqCst);
             if s.waiters.load(Ordering::SeqCst) > 0 {
                 let _g = s
                     .shipped_lock
@@ -531,7 +531,7 @@ impl ReplicatedLog {
                     shipped: Condvar::new(),
                     shipped_lock: Mutex::new(()),
                     waiters: AtomicUsize::new(0),
-                    pollers: AtomicUsize::new(0),
+                    polled: AtomicBool::new(false),
                 })
                 .collect(),
             policy: opts.policy,

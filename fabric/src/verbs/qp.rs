@@ -552,13 +552,6 @@ impl QueuePair {
         Ok(done)
     }
 
-    /// Moves the QP to the error state and waits (bounded) until the list
-    /// ending at wr_id `last` is flushed: after it, the device uses no
-    /// buffer of any list posted up to `last`.
-    pub fn abort(&mut self, last: u64) {
-        self.abort_and_drain(last);
-    }
-
     /// The parameters the QP was created with (before device caps).
     pub fn config(&self) -> &QpConfig {
         &self.prepared.config
@@ -693,7 +686,7 @@ impl QueuePair {
             // Some requests before `bad` may be posted: stop them before
             // their buffers go out of scope.
             if bad != wr_base {
-                self.abort_and_drain(base + n as u64 - 1);
+                self.abort(base + n as u64 - 1);
             }
             return Err(err);
         }
@@ -725,7 +718,7 @@ impl QueuePair {
                 return first_err.map_or(Ok(()), Err);
             }
             if let Err(timed_out) = self.pause(start, timeout) {
-                self.abort_and_drain(last);
+                self.abort(last);
                 return Err(first_err.unwrap_or(timed_out));
             }
         }
@@ -891,9 +884,10 @@ impl QueuePair {
         }
     }
 
-    /// Moves the QP to error and polls until `last` is flushed (bounded), so
-    /// the device no longer references the caller's buffers.
-    fn abort_and_drain(&mut self, last: u64) {
+    /// Moves the QP to the error state and waits (bounded) until the list
+    /// ending at wr_id `last` is flushed: after it, the device uses no
+    /// buffer of any list posted up to `last`.
+    pub fn abort(&mut self, last: u64) {
         let _ = self.set_error();
         let start = Instant::now();
         let mut wcs = [ffi::ibv_wc::default(); POLL_BATCH];

@@ -209,16 +209,7 @@ impl Drop for Node {
 /// The deterministic payload of record number `i` under `seed`: 8 to 1507
 /// bytes, content derived from both.
 pub fn payload(seed: u64, i: u64) -> Vec<u8> {
-    let mut x = (i ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let len = 8 + (x >> 7) % 1500;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    testkit::payload(seed, i, 1507)
 }
 
 /// `tg-log dump --jsonl --payload` of an image.
