@@ -324,3 +324,77 @@ fn ships_in_flight_on_a_fenced_queue_pair_are_never_reported_durable() {
     assert!(m.is_broken());
     assert!(m.post(4 * 4096).is_err(), "a broken mirror takes no ships");
 }
+
+/// Posting past the in-flight bound or past a ring beyond what is durable
+/// is refused with an error naming the replica, and changes nothing: the
+/// ships already posted still complete.
+#[test]
+#[ignore = "rdma: needs an RDMA device and devdax; ci/test runs it in the rxe VM"]
+fn posts_past_the_bound_or_the_ring_are_refused_and_change_nothing() {
+    let (rig, writer, _target) = rig();
+    let mut m = mirror(&rig, writer, PersistenceMode::Apm, TIMEOUT);
+    let seed = common::fresh_seed();
+    append(&rig, seed, 0, 5 * 1024);
+    // Nothing is reaped in between, so all four stay counted in flight.
+    for k in 1..=4 {
+        m.post(k * 1024).unwrap();
+    }
+    assert!(!m.can_post());
+    let err = m
+        .post(5 * 1024)
+        .expect_err("a fifth ship past the bound of 4");
+    assert!(
+        err.to_string().contains("replica-a") && err.to_string().contains("at most 4"),
+        "{err}"
+    );
+    assert_eq!((m.posted(), m.in_flight()), (4 * 1024, 4));
+    assert_eq!(m.drain().unwrap(), 4 * 1024);
+    let err = m
+        .post(4 * 1024 + CAPACITY + 1)
+        .expect_err("longer than the ring beyond what is durable");
+    assert!(matches!(err, MirrorError::RangeTooLarge { .. }), "{err}");
+    assert_eq!(
+        (m.durable(), m.posted(), m.in_flight()),
+        (4 * 1024, 4 * 1024, 0)
+    );
+    assert!(!m.is_broken());
+    check_replica(&rig, seed, 4 * 1024);
+}
+
+/// A ship in flight past the op timeout (the target was fenced, so no
+/// response comes) fails as a timeout naming the replica, before the
+/// transport's own retries give up; nothing in flight counts as durable.
+#[test]
+#[ignore = "rdma: needs an RDMA device and devdax; ci/test runs it in the rxe VM"]
+fn a_ship_in_flight_past_the_op_timeout_fails_and_is_not_durable() {
+    let (rig, writer, mut target) = rig();
+    let timeout = Duration::from_millis(30);
+    let mut m = mirror(&rig, writer, PersistenceMode::Apm, timeout);
+    append(&rig, 4, 0, 2 * 4096);
+    m.post(4096).unwrap();
+    assert_eq!(m.drain().unwrap(), 4096);
+    target.set_error().unwrap();
+    m.post(2 * 4096).unwrap();
+    let start = std::time::Instant::now();
+    let err = loop {
+        match m.reap() {
+            Ok(d) => assert_eq!(d, 4096, "a ship to a fenced QP completed"),
+            Err(e) => break e,
+        }
+        assert!(start.elapsed() < TIMEOUT, "no error within {TIMEOUT:?}");
+        std::thread::yield_now();
+    };
+    assert!(
+        matches!(
+            err,
+            MirrorError::Verbs {
+                source: fabric::verbs::VerbsError::Timeout { .. },
+                ..
+            }
+        ),
+        "expected the op timeout (the QP's retries take ~0.5 s): {err}"
+    );
+    assert!(err.to_string().contains("replica-a"), "{err}");
+    assert_eq!((m.durable(), m.in_flight()), (4096, 0));
+    assert!(m.is_broken(), "the QP was moved to the error state");
+}
