@@ -116,7 +116,9 @@ enum Cmd {
     /// For each batch size and each thread count, that many threads each
     /// append BATCH records and commit the last, in a loop, for SECONDS.
     /// Before the sweep, 128 KiB WRITE+READ pairs on the same QP measure the
-    /// link's raw WRITE bandwidth (for at most 2 s).
+    /// link's raw WRITE bandwidth (for at most 2 s). Each point also shows
+    /// commits per ship to the first replica: how many commits group commit
+    /// folded into each ship (compare `qp.ships-in-flight` 1 and 4 with it).
     Throughput {
         #[command(flatten)]
         common: Common,
