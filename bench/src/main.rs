@@ -432,7 +432,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     "kind": "load", "environment": env,
                     "parameters": {"records": records, "rate": rate, "seed": seed},
                     "replayed": replayed.json(),
-                    "takeover": rl.takeover().to_string(),
+                    "takeover": rl.takeover_readiness().to_string(),
                     "results": done.json(),
                 }),
                 common.quiet,

@@ -9,7 +9,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fabric::replicated::{connect, Connected, LogIdentity, RegionMemory, ReplicaSpec};
+use fabric::replicated::{connect, LogIdentity, RegionMemory, ReplicaSpec};
+use fabric::transport::RdmaConnected;
 use fabric::verbs::{Access, Context, MemoryRegion, ProtectionDomain};
 use fabric::wire::session;
 use logcore::{Control, Image, LogState, Region, RegionKind};
@@ -44,7 +45,7 @@ pub struct StandbyLink {
     pub spec: ReplicaSpec,
     /// The mirror and control channel, `None` after a failed keep-alive
     /// until a reconnect succeeds.
-    pub conn: Option<Connected<RegionMemory>>,
+    pub conn: Option<RdmaConnected<RegionMemory>>,
 }
 
 /// The armed closure: log mapped and registered, mirrors connected.

@@ -5,6 +5,8 @@
 //! - [`wire`], [`auth`]: the control channel (handshake, admission, status).
 //! - [`config`]: YAML configuration and its validation.
 //! - [`mirror`], [`gpspm`]: shipping ring ranges to one replica durably.
+//! - [`transport`]: the seam under the protocol (data path, control
+//!   session, clock) and its production instance on verbs and TCP.
 //! - [`replicated`]: [`replicated::ReplicatedLog`], a `logcore` log joined
 //!   to its replicas under a commit policy.
 #![warn(missing_docs)]
@@ -15,5 +17,6 @@ pub mod gpspm;
 pub mod mirror;
 pub mod replicated;
 pub mod settings;
+pub mod transport;
 pub mod verbs;
 pub mod wire;

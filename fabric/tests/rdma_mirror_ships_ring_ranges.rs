@@ -8,9 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fabric::mirror::{Mirror, MirrorError, ReplicaTarget, RingGeometry};
+use fabric::mirror::{Mirror, MirrorError};
+use fabric::transport::OsClock;
 use fabric::verbs::{
     Access, AlignedBuf, Context, MemoryRegion, PreparedQp, ProtectionDomain, QpConfig, QueuePair,
+    RingPlacement, VerbsPath,
 };
 use fabric::wire::PersistenceMode;
 
@@ -29,7 +31,7 @@ struct Rig {
     pd: ProtectionDomain,
     local: Arc<MemoryRegion<AlignedBuf>>,
     replica: MemoryRegion<memmap2::MmapRaw>,
-    ring: RingGeometry,
+    ring: RingPlacement,
 }
 
 /// The rig and its two connected QPs (writer, target).
@@ -59,7 +61,7 @@ fn rig() -> (Rig, QueuePair, QueuePair) {
     replica
         .write_at(0, &vec![0u8; (REMOTE_RING_OFF + CAPACITY) as usize])
         .unwrap();
-    let ring = RingGeometry {
+    let ring = RingPlacement {
         local_offset: LOCAL_RING_OFF,
         remote_offset: REMOTE_RING_OFF,
         capacity: CAPACITY,
@@ -78,7 +80,12 @@ fn rig() -> (Rig, QueuePair, QueuePair) {
 
 /// Appends `[from, to)` of the deterministic stream into the local ring.
 fn append(rig: &Rig, seed: u64, from: u64, to: u64) {
-    for (off, len) in rig.ring.pieces(from, to) {
+    let ring = logcore::Geometry {
+        ring_offset: 0,
+        capacity: CAPACITY,
+    };
+    for piece in ring.pieces(from, to) {
+        let (off, len) = (piece.ring_offset, piece.len);
         let start = from
             + if off == from % CAPACITY {
                 0
@@ -109,7 +116,7 @@ fn check_replica(rig: &Rig, seed: u64, durable: u64) {
     }
 }
 
-fn stream(rig: &Rig, mirror: &mut Mirror<AlignedBuf>, seed: u64, total: u64) {
+fn stream(rig: &Rig, mirror: &mut Mirror<VerbsPath<AlignedBuf>>, seed: u64, total: u64) {
     let mut x = seed | 1;
     let mut pos = mirror.durable();
     while pos < total {
@@ -131,21 +138,16 @@ fn mirror(
     qp: QueuePair,
     mode: PersistenceMode,
     timeout: Duration,
-) -> Mirror<AlignedBuf> {
-    let target = ReplicaTarget {
-        remote: rig.replica.remote(),
-        ring: rig.ring,
-        durable: 0,
-    };
-    Mirror::new(
-        "replica-a",
+) -> Mirror<VerbsPath<AlignedBuf>> {
+    let path = VerbsPath::new(
         qp,
         Arc::clone(&rig.local),
-        target,
-        mode,
-        timeout,
+        rig.replica.remote(),
+        rig.ring,
+        mode == PersistenceMode::Gpspm,
     )
-    .unwrap()
+    .unwrap();
+    Mirror::new("replica-a", path, OsClock, CAPACITY, 0, mode, timeout)
 }
 
 #[test]

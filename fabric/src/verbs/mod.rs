@@ -24,6 +24,8 @@ mod memory;
 mod mr;
 mod pd;
 mod qp;
+mod ship;
+mod spin;
 
 pub use cq::CompletionQueue;
 pub use device::{
@@ -36,6 +38,10 @@ pub use pd::ProtectionDomain;
 pub use qp::{
     Mtu, Op, PreparedQp, QpConfig, QpEndpoint, QueuePair, MAX_OPS_PER_POST, SPIN_BEFORE_YIELD,
 };
+#[cfg(feature = "bench-probes")]
+pub use ship::{Probe, MAX_PROBE_LEN};
+pub use ship::{RingPlacement, VerbsPath};
+pub use spin::Spin;
 
 /// Result of a verbs operation.
 pub type Result<T, E = VerbsError> = std::result::Result<T, E>;

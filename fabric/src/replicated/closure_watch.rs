@@ -32,7 +32,7 @@ pub const ARM_GRACE: Duration = Duration::from_secs(10);
 
 /// Whether a takeover would happen if the host failed now.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Takeover {
+pub enum TakeoverReadiness {
     /// No closure is configured for this log (no heartbeat).
     NotConfigured,
     /// Waiting for a closure to arm (only within [`ARM_GRACE`], or the
@@ -50,25 +50,29 @@ pub enum Takeover {
     },
 }
 
-impl Takeover {
-    /// Whether this is [`Takeover::Armed`].
+impl TakeoverReadiness {
+    /// Whether this is [`TakeoverReadiness::Armed`].
     #[must_use]
     pub fn is_armed(&self) -> bool {
-        matches!(self, Takeover::Armed { .. })
+        matches!(self, TakeoverReadiness::Armed { .. })
     }
 
-    fn same_kind(&self, other: &Takeover) -> bool {
+    fn same_kind(&self, other: &TakeoverReadiness) -> bool {
         std::mem::discriminant(self) == std::mem::discriminant(other)
     }
 }
 
-impl fmt::Display for Takeover {
+impl fmt::Display for TakeoverReadiness {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Takeover::NotConfigured => f.write_str("not configured (no `closure:` section)"),
-            Takeover::Pending => f.write_str("pending (waiting for tg-closure to arm)"),
-            Takeover::Armed { closure_pid } => write!(f, "armed (tg-closure pid {closure_pid})"),
-            Takeover::Disarmed { reason } => write!(f, "disarmed: {reason}"),
+            TakeoverReadiness::NotConfigured => {
+                f.write_str("not configured (no `closure:` section)")
+            }
+            TakeoverReadiness::Pending => f.write_str("pending (waiting for tg-closure to arm)"),
+            TakeoverReadiness::Armed { closure_pid } => {
+                write!(f, "armed (tg-closure pid {closure_pid})")
+            }
+            TakeoverReadiness::Disarmed { reason } => write!(f, "disarmed: {reason}"),
         }
     }
 }
@@ -81,7 +85,7 @@ pub(crate) struct ClosureWatch {
     started: Instant,
     last: (u32, u64),
     last_change: Instant,
-    state: Takeover,
+    state: TakeoverReadiness,
     /// A closure has armed since the log was opened: the grace is over.
     seen_armed: bool,
 }
@@ -100,13 +104,18 @@ impl ClosureWatch {
             started: now,
             last: (pid, beat),
             last_change: now,
-            state: Takeover::Pending,
+            state: TakeoverReadiness::Pending,
             seen_armed: false,
         }
     }
 
     /// Takes one reading; returns the new state when it changed kind.
-    pub(crate) fn observe(&mut self, now: Instant, pid: u32, beat: u64) -> Option<&Takeover> {
+    pub(crate) fn observe(
+        &mut self,
+        now: Instant,
+        pid: u32,
+        beat: u64,
+    ) -> Option<&TakeoverReadiness> {
         if (pid, beat) != self.last {
             self.last = (pid, beat);
             self.last_change = now;
@@ -115,17 +124,17 @@ impl ClosureWatch {
         let grace = !self.seen_armed && now.saturating_duration_since(self.started) <= self.grace;
         let next = if pid != 0 && still <= self.timeout {
             self.seen_armed = true;
-            Takeover::Armed { closure_pid: pid }
+            TakeoverReadiness::Armed { closure_pid: pid }
         } else if grace {
-            Takeover::Pending
+            TakeoverReadiness::Pending
         } else if pid == 0 {
-            Takeover::Disarmed {
+            TakeoverReadiness::Disarmed {
                 reason: "no tg-closure is armed on this log: a host failure now loses the \
                          unshipped tail; start tg-closure (configs/tg-closure.service)"
                     .into(),
             }
         } else {
-            Takeover::Disarmed {
+            TakeoverReadiness::Disarmed {
                 reason: format!(
                     "tg-closure (pid {pid}) has not beaten for {} ms (dead or hung): a host \
                      failure now loses the unshipped tail; restart tg-closure",
@@ -134,13 +143,13 @@ impl ClosureWatch {
             }
         };
         let changed = !next.same_kind(&self.state)
-            || matches!((&next, &self.state), (Takeover::Armed { closure_pid: a }, Takeover::Armed { closure_pid: b }) if a != b);
+            || matches!((&next, &self.state), (TakeoverReadiness::Armed { closure_pid: a }, TakeoverReadiness::Armed { closure_pid: b }) if a != b);
         self.state = next;
         changed.then_some(&self.state)
     }
 
     #[cfg(test)]
-    fn state(&self) -> &Takeover {
+    fn state(&self) -> &TakeoverReadiness {
         &self.state
     }
 }
@@ -161,9 +170,9 @@ mod tests {
         let mut w = ClosureWatch::new(T, ms(2000), t0, 0, 0);
         assert_eq!(w.observe(t0 + ms(100), 0, 0), None);
         assert_eq!(w.observe(t0 + ms(1900), 0, 0), None);
-        assert_eq!(w.state(), &Takeover::Pending);
+        assert_eq!(w.state(), &TakeoverReadiness::Pending);
         let s = w.observe(t0 + ms(2100), 0, 0).cloned().unwrap();
-        let Takeover::Disarmed { reason } = s else {
+        let TakeoverReadiness::Disarmed { reason } = s else {
             panic!("{s:?}")
         };
         assert!(reason.contains("no tg-closure is armed"), "{reason}");
@@ -177,7 +186,7 @@ mod tests {
         let mut w = ClosureWatch::new(T, ms(60_000), t0, 0, 0);
         assert_eq!(
             w.observe(t0 + ms(50), 42, 1),
-            Some(&Takeover::Armed { closure_pid: 42 })
+            Some(&TakeoverReadiness::Armed { closure_pid: 42 })
         );
         for i in 2..20 {
             assert_eq!(w.observe(t0 + ms(50 * i), 42, i), None);
@@ -187,7 +196,7 @@ mod tests {
         let last = t0 + ms(50 * 19);
         assert_eq!(w.observe(last + ms(400), 42, 19), None);
         let s = w.observe(last + ms(501), 42, 19).cloned().unwrap();
-        let Takeover::Disarmed { reason } = s else {
+        let TakeoverReadiness::Disarmed { reason } = s else {
             panic!("{s:?}")
         };
         assert!(
@@ -197,7 +206,7 @@ mod tests {
         // A restarted closure arms again.
         assert_eq!(
             w.observe(last + ms(900), 77, 1),
-            Some(&Takeover::Armed { closure_pid: 77 })
+            Some(&TakeoverReadiness::Armed { closure_pid: 77 })
         );
     }
 
@@ -206,8 +215,10 @@ mod tests {
         let t0 = Instant::now() - ms(10_000);
         let mut w = ClosureWatch::new(T, ms(100), t0, 42, 5);
         let now = Instant::now();
-        assert!(w.observe(now, 42, 6).is_some_and(Takeover::is_armed));
+        assert!(w
+            .observe(now, 42, 6)
+            .is_some_and(TakeoverReadiness::is_armed));
         let s = w.observe(now + ms(10), 0, 6).cloned().unwrap();
-        assert!(matches!(s, Takeover::Disarmed { .. }), "{s:?}");
+        assert!(matches!(s, TakeoverReadiness::Disarmed { .. }), "{s:?}");
     }
 }
