@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 
 use fabric::config::{Config, ConfigError};
-use fabric::mirror::Probe;
 use fabric::replicated::{ReplicatedLog, ReplicationOptions};
 use logcore::{CreateOptions, Log, OpenError, RegionKind};
 use serde_json::{json, Value};
@@ -94,10 +93,10 @@ pub(crate) fn open_log(l: &Loaded) -> Result<Log, String> {
 /// log moves to a new epoch) and connects each.
 pub(crate) fn join(l: &Loaded, log: Log) -> Result<ReplicatedLog, String> {
     let rl = ReplicatedLog::open(log, l.opts.clone()).map_err(|e| e.to_string())?;
-    for i in 0..l.opts.replicas.len() {
-        // The smallest READ: connects the link (TCP handshake, QP set-up).
-        rl.probe(i, Probe::Read, 8).map_err(|e| e.to_string())?;
-    }
+    // Every replica connected (TCP, handshake, QP set-up) before measuring,
+    // or the first one's error within the control timeout.
+    rl.connected(l.opts.connect_timeout * 2)
+        .map_err(|e| e.to_string())?;
     Ok(rl)
 }
 

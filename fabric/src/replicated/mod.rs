@@ -135,11 +135,11 @@ impl ReplicatedLog {
     }
 
     /// A raw-verbs round trip of `len` bytes to replica `index` on the
-    /// queue pair commits use (the benchmarks' baseline); waits up to the
-    /// commit timeout for the replica to be connected.
+    /// queue pair commits use (the benchmarks' baseline).
     ///
     /// # Errors
-    /// The replica's error; `index` out of range is a `NotConnected`.
+    /// The replica's error if it is down; `index` out of range is a
+    /// `NotConnected`.
     #[cfg(feature = "bench-probes")]
     pub fn probe(
         &self,
@@ -152,15 +152,9 @@ impl ReplicatedLog {
                 replica: format!("#{index}"),
             }));
         };
-        let start = std::time::Instant::now();
-        loop {
-            if let Some(r) = s.with_mirror(|m| m.probe(kind, len)) {
-                return r.map_err(|e| Arc::new(ReplicaError::Mirror(e)));
-            }
-            if start.elapsed() >= self.inner.commit_timeout {
-                return Err(s.last_error());
-            }
-            std::thread::sleep(Duration::from_millis(1));
+        match s.with_mirror(|m| m.probe(kind, len)) {
+            Some(r) => r.map_err(|e| Arc::new(ReplicaError::Mirror(e))),
+            None => Err(s.last_error()),
         }
     }
 }
@@ -351,6 +345,34 @@ impl<T: Transport> ReplicatedLog<T> {
             .clone()
     }
 
+    /// Waits until every replica is connected, up to `timeout`, or until
+    /// a connection attempt to one of them failed: a writer that wants to
+    /// know at start that its replicas are reachable (commits do not need
+    /// this: they wait for `k` replicas themselves).
+    ///
+    /// # Errors
+    /// The first failed replica's error (naming it and what to check), or
+    /// [`ReplicaError::NotConnected`] of one still connecting at `timeout`.
+    pub fn connected(&self, timeout: Duration) -> Result<(), Arc<ReplicaError>> {
+        let clock = self.inner.transport.clock();
+        let start = clock.now();
+        loop {
+            if let Some(s) = self
+                .inner
+                .shippers
+                .iter()
+                .find(|s| !s.is_up() && s.failed_connects.load(Ordering::Acquire) > 0)
+            {
+                return Err(s.last_error());
+            }
+            match self.inner.shippers.iter().find(|s| !s.is_up()) {
+                None => return Ok(()),
+                Some(s) if clock.now() - start >= timeout => return Err(s.last_error()),
+                Some(_) => clock.sleep(Duration::from_millis(1)),
+            }
+        }
+    }
+
     /// Each replica's state (lock-free: what the shippers published).
     pub fn status(&self) -> Vec<ReplicaStatus> {
         self.inner
@@ -396,7 +418,9 @@ impl<T: Transport> Inner<T> {
             return;
         };
         for s in &self.shippers {
-            let _ = s.step(persisted.pos, persisted.pos, false);
+            if let Step::Failed(_) = s.step(persisted.pos, persisted.pos, false) {
+                self.manager.wake();
+            }
         }
     }
 
@@ -407,7 +431,11 @@ impl<T: Transport> Inner<T> {
             let persisted = self.log.persisted().pos;
             let mut progress = false;
             for s in self.shippers.iter().filter(|s| s.durable() < persisted) {
-                progress |= matches!(s.step(persisted, persisted, false), Step::Durable(_));
+                match s.step(persisted, persisted, false) {
+                    Step::Durable(_) => progress = true,
+                    Step::Failed(_) => self.manager.wake(),
+                    Step::Busy | Step::Down => {}
+                }
             }
             if !progress {
                 clock.sleep(Duration::from_micros(200));

@@ -27,8 +27,11 @@ pub(crate) enum Step {
     Durable(u64),
     /// Another committer holds the mirror for an instant.
     Busy,
-    /// The replica is down, or this step's ship failed and took it down.
-    Down(Arc<ReplicaError>),
+    /// The replica was down (why).
+    Down,
+    /// This step's ship failed and took the replica down: the error, as a
+    /// value, for the committer that caused it.
+    Failed(Arc<ReplicaError>),
 }
 
 /// One replica: its mirror, its published durable position, and what
@@ -58,6 +61,8 @@ pub(crate) struct Shipper<T: Transport> {
     pub(crate) status_head: AtomicU64,
     pub(crate) ships: AtomicU64,
     pub(crate) connects: AtomicU64,
+    /// Connection attempts that failed (the manager's).
+    pub(crate) failed_connects: AtomicU64,
 }
 
 fn relock<G>(r: Result<G, PoisonError<G>>) -> G {
@@ -84,6 +89,7 @@ impl<T: Transport> Shipper<T> {
             status_head: AtomicU64::new(0),
             ships: AtomicU64::new(0),
             connects: AtomicU64::new(0),
+            failed_connects: AtomicU64::new(0),
         }
     }
 
@@ -124,7 +130,7 @@ impl<T: Transport> Shipper<T> {
             Err(TryLockError::WouldBlock) => return Step::Busy,
         };
         let Some(mirror) = slot.as_mut() else {
-            return Step::Down(self.last_error());
+            return Step::Down;
         };
         let r = if pipelined {
             mirror.reap().and_then(|d| {
@@ -145,7 +151,7 @@ impl<T: Transport> Shipper<T> {
                 self.publish(d);
                 Step::Durable(d)
             }
-            Err(e) => Step::Down(self.fail(&mut slot, ReplicaError::Mirror(e))),
+            Err(e) => Step::Failed(self.fail(&mut slot, ReplicaError::Mirror(e))),
         }
     }
 
@@ -189,10 +195,10 @@ impl<T: Transport> Shipper<T> {
     }
 
     /// Records why a connection attempt failed (the replica stays down).
-    pub(crate) fn connect_failed(&self, error: ReplicaError) -> Arc<ReplicaError> {
-        let error = Arc::new(error);
-        *relock(self.down.lock()) = Arc::clone(&error);
-        error
+    pub(crate) fn connect_failed(&self, error: ReplicaError) {
+        *relock(self.down.lock()) = Arc::new(error);
+        self.failed_connects.fetch_add(1, Ordering::Release);
+        self.wake_all();
     }
 
     /// Runs `f` on the mirror, waiting for the lock (benchmarks' probes:
