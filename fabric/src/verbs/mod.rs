@@ -16,6 +16,9 @@
 //! the high-level `ibverbs` crate because the latter cannot register memory it
 //! did not allocate (a devdax mapping), cannot post RDMA WRITE or READ, and
 //! fixes the port and PSNs. All FFI and raw pointers stay in this module.
+//! Return values are checked with `tg_sys`, the workspace's one way to call
+//! the OS; a verb the device does not support (`EOPNOTSUPP`) is a
+//! [`VerbsError::Unsupported`].
 
 mod cq;
 mod device;

@@ -200,12 +200,39 @@ impl fmt::Debug for PreparedQp {
     }
 }
 
-fn random_psn() -> u32 {
+/// Bound on `getrandom` calls for one PSN: each retry follows an `EINTR` (a
+/// signal arrived) or a short read, and neither repeats without end.
+const GETRANDOM_ATTEMPTS: usize = 16;
+
+/// A random 24-bit initial packet sequence number, from the kernel's CSPRNG.
+///
+/// A random PSN keeps late packets of an earlier queue pair whose number the
+/// device reuses out of the new one's sequence window; a fixed PSN would let
+/// them in. There is no weaker fallback: `getrandom` exists on every kernel
+/// with RDMA support we run on (3.17+), so its failure means a sandbox
+/// refuses it, which the error reports rather than hides.
+fn random_psn() -> io::Result<u32> {
     let mut b = [0u8; 4];
-    // SAFETY: b is a valid 4-byte buffer. A short or failed read leaves
-    // zeros, which is still a valid PSN.
-    unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
-    u32::from_le_bytes(b) & 0x00ff_ffff
+    let mut filled = 0;
+    let mut last = io::Error::from(io::ErrorKind::Interrupted);
+    for _ in 0..GETRANDOM_ATTEMPTS {
+        let rest = &mut b[filled..];
+        // SAFETY: `rest` is a valid writable buffer of `rest.len()` bytes
+        // for the call's duration.
+        match tg_sys::syscall!(unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) })
+        {
+            Ok(n) => {
+                // n <= rest.len() (getrandom(2)); a short read is retried.
+                filled += usize::try_from(n).unwrap_or(0).min(rest.len());
+                if filled == b.len() {
+                    return Ok(u32::from_le_bytes(b) & 0x00ff_ffff);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
 }
 
 impl PreparedQp {
@@ -215,9 +242,10 @@ impl PreparedQp {
     ///
     /// # Errors
     /// [`VerbsError::NoGid`] on RoCE without a usable GID, or the failing
-    /// verb.
+    /// verb (`getrandom` for the initial PSN included).
     pub fn new(pd: &ProtectionDomain, config: QpConfig) -> Result<Self> {
         let ctx = pd.context();
+        let psn = random_psn().map_err(|e| VerbsError::verb("getrandom", ctx.name(), e))?;
         let gid_index = match config.gid_index {
             Some(i) => {
                 ctx.gid(i)?;
@@ -244,16 +272,15 @@ impl PreparedQp {
         // SAFETY: pd and cq are live and kept in the returned value; attr is
         // a valid init struct that ibv_create_qp updates with the real caps.
         let raw = unsafe { ffi::ibv_create_qp(pd.inner.pd.as_ptr(), &mut attr) };
-        let qp = NonNull::new(raw).ok_or_else(|| {
-            VerbsError::verb("ibv_create_qp", ctx.name(), io::Error::last_os_error())
-        })?;
+        let qp =
+            tg_sys::non_null(raw).map_err(|e| VerbsError::verb("ibv_create_qp", ctx.name(), e))?;
         Ok(PreparedQp {
             raw: RawQp { qp },
             cq,
             pd: pd.clone(),
             config,
             gid_index,
-            psn: random_psn(),
+            psn,
             max_inline: attr.cap.max_inline_data,
         })
     }
@@ -291,14 +318,7 @@ impl PreparedQp {
         let mask = i32::try_from(mask.0).expect("qp attr mask fits in i32");
         // SAFETY: the QP is live; attr is a valid attribute struct.
         let rc = unsafe { ffi::ibv_modify_qp(self.raw.qp.as_ptr(), attr, mask) };
-        if rc != 0 {
-            return Err(VerbsError::verb(
-                op,
-                self.pd.context().name(),
-                io::Error::from_raw_os_error(rc),
-            ));
-        }
-        Ok(())
+        tg_sys::errno_result(rc).map_err(|e| VerbsError::verb(op, self.pd.context().name(), e))
     }
 
     /// Connects to `remote` (INIT → RTR → RTS) granting the peer `access` to
@@ -677,12 +697,8 @@ impl QueuePair {
             let post = (*ctx).ops.post_send.expect("provider without post_send");
             post(qp, wr_base, &mut bad)
         };
-        if rc != 0 {
-            let err = VerbsError::verb(
-                "ibv_post_send",
-                self.device(),
-                io::Error::from_raw_os_error(rc),
-            );
+        if let Err(e) = tg_sys::errno_result(rc) {
+            let err = VerbsError::verb("ibv_post_send", self.device(), e);
             // Some requests before `bad` may be posted: stop them before
             // their buffers go out of scope.
             if bad != wr_base {
@@ -814,14 +830,7 @@ impl QueuePair {
             let post = (*ctx).ops.post_recv.expect("provider without post_recv");
             post(qp, &mut wr, &mut bad)
         };
-        if rc != 0 {
-            return Err(VerbsError::verb(
-                "ibv_post_recv",
-                self.device(),
-                io::Error::from_raw_os_error(rc),
-            ));
-        }
-        Ok(())
+        tg_sys::errno_result(rc).map_err(|e| VerbsError::verb("ibv_post_recv", self.device(), e))
     }
 
     /// Records a receive completion; false if `wc` is not one.
@@ -900,5 +909,18 @@ impl QueuePair {
             }
             std::thread::yield_now();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::random_psn;
+
+    #[test]
+    fn psns_are_24_bits_and_random() {
+        let psns: Vec<u32> = (0..8).map(|_| random_psn().expect("getrandom")).collect();
+        assert!(psns.iter().all(|&p| p < 1 << 24), "{psns:?}");
+        // Eight equal 24-bit draws would happen once in 2^168 runs.
+        assert!(psns.windows(2).any(|w| w[0] != w[1]), "{psns:?}");
     }
 }
