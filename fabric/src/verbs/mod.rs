@@ -27,6 +27,7 @@ mod memory;
 mod mr;
 mod pd;
 mod qp;
+mod spin;
 
 pub use cq::CompletionQueue;
 pub use device::{
@@ -36,9 +37,8 @@ pub use error::VerbsError;
 pub use memory::{AlignedBuf, RdmaMemory};
 pub use mr::{Access, LocalSlice, MemoryRegion, RemoteRegion, RemoteSlice};
 pub use pd::ProtectionDomain;
-pub use qp::{
-    Mtu, Op, PreparedQp, QpConfig, QpEndpoint, QueuePair, MAX_OPS_PER_POST, SPIN_BEFORE_YIELD,
-};
+pub use qp::{Mtu, Op, PreparedQp, QpConfig, QpEndpoint, QueuePair, MAX_OPS_PER_POST};
+pub use spin::{Spin, SPIN_BEFORE_YIELD};
 
 /// Result of a verbs operation.
 pub type Result<T, E = VerbsError> = std::result::Result<T, E>;

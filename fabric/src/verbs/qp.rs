@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 
 use super::{
     Access, AlignedBuf, CompletionQueue, LinkLayer, LocalSlice, MemoryRegion, ProtectionDomain,
-    RemoteSlice, Result, VerbsError,
+    RemoteSlice, Result, Spin, VerbsError,
 };
 
 /// Most operations [`QueuePair::execute`] posts in one list (one doorbell).
@@ -21,12 +21,6 @@ pub const MAX_OPS_PER_POST: usize = 4;
 
 /// Completions polled per `ibv_poll_cq` call.
 const POLL_BATCH: usize = 16;
-
-/// Completion polling spins this long, then yields the CPU between polls.
-/// On hardware a completion arrives well within it (a few µs); with more
-/// pollers than cores, or a software device (rxe) that completes requests
-/// on the same CPUs, yielding lets the work that completes them run.
-pub const SPIN_BEFORE_YIELD: Duration = Duration::from_micros(20);
 
 /// How long to wait for flushed completions after moving a QP to error.
 const DRAIN_BOUND: Duration = Duration::from_secs(2);
@@ -709,9 +703,11 @@ impl QueuePair {
         Ok((base, n))
     }
 
+    /// Polls until the list of `n` requests from wr_id `base` completes, or
+    /// `timeout` passes (then the QP is aborted).
     fn wait(&mut self, base: u64, n: usize, timeout: Duration) -> Result<()> {
         let last = base + n as u64 - 1;
-        let start = Instant::now();
+        let mut spin = Spin::new();
         let mut wcs = [ffi::ibv_wc::default(); POLL_BATCH];
         let mut first_err: Option<VerbsError> = None;
         loop {
@@ -733,18 +729,18 @@ impl QueuePair {
             if done {
                 return first_err.map_or(Ok(()), Err);
             }
-            if let Err(timed_out) = self.pause(start, timeout) {
+            if let Err(timed_out) = self.pause(&mut spin, timeout) {
                 self.abort(last);
                 return Err(first_err.unwrap_or(timed_out));
             }
         }
     }
 
-    /// Between two empty polls: spin briefly, then yield (see
-    /// [`SPIN_BEFORE_YIELD`]); a [`VerbsError::Timeout`] once `timeout` has
-    /// passed since `start`.
-    fn pause(&self, start: Instant, timeout: Duration) -> Result<()> {
-        let waited = start.elapsed();
+    /// Between two empty polls: [`Spin::wait_once`] (spin briefly, then
+    /// yield); a [`VerbsError::Timeout`] instead once `spin` has waited
+    /// longer than `timeout`.
+    fn pause(&self, spin: &mut Spin, timeout: Duration) -> Result<()> {
+        let waited = spin.waited();
         if waited > timeout {
             return Err(VerbsError::Timeout {
                 device: self.device().to_owned(),
@@ -752,11 +748,7 @@ impl QueuePair {
                 waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
             });
         }
-        if waited < SPIN_BEFORE_YIELD {
-            std::hint::spin_loop();
-        } else {
-            std::thread::yield_now();
-        }
+        spin.wait_once();
         Ok(())
     }
 
@@ -860,7 +852,7 @@ impl QueuePair {
                 reason: "recv before enable_recv".to_owned(),
             });
         }
-        let start = Instant::now();
+        let mut spin = Spin::new();
         let mut wcs = [ffi::ibv_wc::default(); POLL_BATCH];
         loop {
             if let Some((slot, len)) = self.recv.as_mut().and_then(|r| r.ready.pop_front()) {
@@ -888,7 +880,7 @@ impl QueuePair {
                 }
             }
             if got == 0 {
-                self.pause(start, timeout)?;
+                self.pause(&mut spin, timeout)?;
             }
         }
     }
