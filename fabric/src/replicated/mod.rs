@@ -25,7 +25,6 @@
 //! ([`logcore::AppendError`]'s full variant) rather than lose its data.
 
 mod link;
-mod memory;
 mod takeover;
 
 use std::fmt;
@@ -36,8 +35,8 @@ use std::time::{Duration, Instant};
 
 use logcore::{AppendError, Appended, Cursor, Log, Lsn, PersistError};
 
+pub use crate::verbs::{LogMemory, RegionMemory};
 pub use link::{connect, ConnectOptions, Connected, LogIdentity, ReplicaSpec};
-pub use memory::{LogMemory, RegionMemory};
 pub use takeover::{Heartbeat, Takeover, ARM_GRACE};
 
 use crate::mirror::MirrorError;
