@@ -20,6 +20,8 @@ pub mod isolation;
 pub mod liveness;
 pub mod options;
 pub mod standby;
+// The crate's only unsafe code: the system calls.
+#[allow(unsafe_code)]
 mod sys;
 pub mod takeover;
 

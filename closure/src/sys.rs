@@ -1,22 +1,12 @@
 //! Every system call of the closure daemon (the crate's only `unsafe`):
 //! pidfd, poll, CPU affinity, memory locking. One way to call the OS: each
-//! wrapper turns a negative return into `io::Error::last_os_error()`.
-#![allow(unsafe_code)]
+//! wrapper checks its call with [`tg_sys::syscall!`], which turns a negative
+//! return into `io::Error::last_os_error()`.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-/// Runs a libc call and turns `-1` into the thread's `errno`.
-macro_rules! syscall {
-    ($e:expr) => {{
-        let r = $e;
-        if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(r)
-        }
-    }};
-}
+use tg_sys::syscall;
 
 /// `pidfd_open(pid, 0)`: a descriptor that becomes readable when `pid`
 /// exits (Linux 5.3+).

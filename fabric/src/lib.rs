@@ -1,7 +1,8 @@
 //! tailguard's RDMA layer: verbs resources behind safe types, the control
 //! channel, and the mirror that ships log ranges with RDMA WRITE + READ flush.
 //!
-//! - [`verbs`]: device, PD, CQ, RC QP, MR (all FFI lives here).
+//! - [`verbs`]: device, PD, CQ, RC QP, MR (all FFI and all `unsafe` live
+//!   here: the crate denies `unsafe_code` everywhere else).
 //! - [`wire`], [`auth`]: the control channel (handshake, admission, status).
 //! - [`config`]: YAML configuration and its validation.
 //! - [`mirror`], [`gpspm`]: shipping ring ranges to one replica durably.
@@ -10,6 +11,7 @@
 //! - [`replicated`]: [`replicated::ReplicatedLog`], a `logcore` log joined
 //!   to its replicas under a commit policy.
 #![warn(missing_docs)]
+#![deny(unsafe_code)]
 
 pub mod auth;
 pub mod config;
@@ -18,5 +20,6 @@ pub mod mirror;
 pub mod replicated;
 pub mod settings;
 pub mod transport;
+#[allow(unsafe_code)] // The FFI owner: every unsafe block of the crate.
 pub mod verbs;
 pub mod wire;

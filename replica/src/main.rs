@@ -1,4 +1,5 @@
 //! `tg-replica`: serve a replica region, report its status, promote it.
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;

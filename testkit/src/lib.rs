@@ -5,6 +5,7 @@
 //!
 //! Everything here waits with a bound and panics with what to do: a device
 //! test must fail loudly, never hang or pass without its device.
+#![forbid(unsafe_code)]
 
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};

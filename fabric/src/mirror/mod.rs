@@ -371,7 +371,7 @@ impl<P: ShipPath, C: Clock> Mirror<P, C> {
         while !self.in_flight.is_empty() {
             self.reap()?;
             if !self.in_flight.is_empty() {
-                spin.pause();
+                spin.wait_once();
             }
         }
         Ok(self.durable)

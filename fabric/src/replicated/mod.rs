@@ -32,7 +32,6 @@
 mod closure_watch;
 mod error;
 pub mod manager;
-mod memory;
 mod options;
 mod quorum;
 mod shipper;
@@ -48,7 +47,7 @@ use logcore::{AppendError, Appended, Cursor, Log, Lsn};
 pub use crate::transport::connect;
 pub use closure_watch::{Heartbeat, TakeoverReadiness, ARM_GRACE};
 pub use error::{CommitError, OpenError, ReplicaError};
-pub use memory::{LogMemory, RegionMemory};
+pub use crate::verbs::{LogMemory, RegionMemory};
 pub use options::{
     CommitPolicy, ConnectOptions, LogIdentity, ReplicaSpec, ReplicaStatus, ReplicationOptions,
 };

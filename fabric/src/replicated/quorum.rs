@@ -114,16 +114,16 @@ impl<T: Transport> Inner<T> {
             match wait_on {
                 // Our record is in flight (ours or another committer's
                 // ship) or the mirror is busy for an instant.
-                Some(s) if self.pipelined && polling.claim(s) => spin.pause(),
+                Some(s) if self.pipelined && polling.claim(s) => spin.wait_once(),
                 Some(s) if self.pipelined => s.await_ship(target, WAIT_SLICE, true),
                 // The leader ships under the lock: poll the published
                 // position for a round trip's time, then sleep until it
                 // publishes.
-                Some(_) if spin.is_spinning() => spin.pause(),
+                Some(_) if spin.is_spinning() => spin.wait_once(),
                 Some(s) => s.await_ship(target, WAIT_SLICE, false),
                 // Too few replicas up: the manager is reconnecting.
                 None if down > 0 => clock.sleep(WAIT_SLICE.min(self.commit_timeout - waited)),
-                None => spin.pause(),
+                None => spin.wait_once(),
             }
         }
     }

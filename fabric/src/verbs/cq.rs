@@ -1,7 +1,6 @@
 //! Completion queues.
 
 use std::fmt;
-use std::io;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
@@ -63,9 +62,8 @@ impl CompletionQueue {
                 0,
             )
         };
-        let cq = NonNull::new(raw).ok_or_else(|| {
-            VerbsError::verb("ibv_create_cq", ctx.name(), io::Error::last_os_error())
-        })?;
+        let cq =
+            tg_sys::non_null(raw).map_err(|e| VerbsError::verb("ibv_create_cq", ctx.name(), e))?;
         Ok(CompletionQueue {
             inner: Arc::new(CqInner {
                 cq,
@@ -88,12 +86,6 @@ impl CompletionQueue {
             let poll = (*ctx).ops.poll_cq.expect("provider without poll_cq");
             poll(cq, max, wcs.as_mut_ptr())
         };
-        usize::try_from(n).map_err(|_| {
-            VerbsError::verb(
-                "ibv_poll_cq",
-                self.inner.ctx.name(),
-                io::Error::from_raw_os_error(-n),
-            )
-        })
+        tg_sys::count(n).map_err(|e| VerbsError::verb("ibv_poll_cq", self.inner.ctx.name(), e))
     }
 }

@@ -3,7 +3,6 @@
 
 use std::ffi::CStr;
 use std::fmt;
-use std::io;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
@@ -96,13 +95,8 @@ pub fn device_for_netdev(netdev: &str) -> Result<String> {
 pub fn netdev_for_ip(ip: std::net::Ipv4Addr) -> Result<String> {
     let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: list is a valid out-pointer; freed below with freeifaddrs.
-    if unsafe { libc::getifaddrs(&mut list) } != 0 {
-        return Err(VerbsError::verb(
-            "getifaddrs",
-            "-",
-            io::Error::last_os_error(),
-        ));
-    }
+    tg_sys::syscall!(unsafe { libc::getifaddrs(&mut list) })
+        .map_err(|e| VerbsError::verb("getifaddrs", "-", e))?;
     let mut found = None;
     let mut cur = list;
     while !cur.is_null() {
@@ -145,11 +139,7 @@ impl DeviceList {
         // SAFETY: `n` is a valid out-pointer; the returned array (if non-null)
         // is owned by us until ibv_free_device_list, which Drop calls.
         let raw = unsafe { ffi::ibv_get_device_list(&mut n) };
-        let Some(list) = NonNull::new(raw) else {
-            return Err(VerbsError::NoRdma {
-                source: Some(io::Error::last_os_error()),
-            });
-        };
+        let list = tg_sys::non_null(raw).map_err(|e| VerbsError::NoRdma { source: Some(e) })?;
         let list = DeviceList {
             list,
             len: usize::try_from(n).unwrap_or(0),
@@ -245,8 +235,8 @@ impl Context {
         // SAFETY: dev is a valid device of the live list.
         let raw = unsafe { ffi::ibv_open_device(dev) };
         drop(list);
-        let ctx = NonNull::new(raw)
-            .ok_or_else(|| VerbsError::verb("ibv_open_device", name, io::Error::last_os_error()))?;
+        let ctx =
+            tg_sys::non_null(raw).map_err(|e| VerbsError::verb("ibv_open_device", name, e))?;
         // Own the context at once so every error path below closes it.
         let mut inner = ContextInner {
             ctx,
@@ -257,13 +247,7 @@ impl Context {
         };
         // SAFETY: ctx is open; device_attr is a valid out-struct.
         let rc = unsafe { ffi::ibv_query_device(ctx.as_ptr(), &mut inner.device_attr) };
-        if rc != 0 {
-            return Err(VerbsError::verb(
-                "ibv_query_device",
-                name,
-                io::Error::from_raw_os_error(rc),
-            ));
-        }
+        tg_sys::errno_result(rc).map_err(|e| VerbsError::verb("ibv_query_device", name, e))?;
         // SAFETY: ctx is open; libibverbs' exported ibv_query_port fills the
         // full `ibv_port_attr`, whose compat prefix is what the binding names.
         let rc = unsafe {
@@ -273,13 +257,7 @@ impl Context {
                 std::ptr::from_mut(&mut inner.port_attr).cast(),
             )
         };
-        if rc != 0 {
-            return Err(VerbsError::verb(
-                "ibv_query_port",
-                name,
-                io::Error::from_raw_os_error(rc),
-            ));
-        }
+        tg_sys::errno_result(rc).map_err(|e| VerbsError::verb("ibv_query_port", name, e))?;
         let state = inner.port_attr.state;
         if state != ffi::ibv_port_state::IBV_PORT_ACTIVE
             && state != ffi::ibv_port_state::IBV_PORT_ARMED
@@ -357,13 +335,8 @@ impl Context {
                 std::mem::size_of::<ffi::ibv_gid_entry>(),
             )
         };
-        let n = usize::try_from(n).map_err(|_| {
-            VerbsError::verb(
-                "ibv_query_gid_table",
-                self.name(),
-                io::Error::from_raw_os_error(i32::try_from(-n).unwrap_or(libc::EIO)),
-            )
-        })?;
+        let n = tg_sys::count(n)
+            .map_err(|e| VerbsError::verb("ibv_query_gid_table", self.name(), e))?;
         Ok(raw
             .iter()
             .take(n)

@@ -48,6 +48,17 @@ pub enum VerbsError {
         /// The OS error it returned.
         source: io::Error,
     },
+    /// The device (or its rdma-core provider, or the kernel) does not
+    /// support a verb or an attribute asked for: the verb returned
+    /// `EOPNOTSUPP`.
+    Unsupported {
+        /// The verb (`ibv_query_gid_table`, `ibv_reg_mr`, ...).
+        op: &'static str,
+        /// Device name.
+        device: String,
+        /// The OS error it returned.
+        source: io::Error,
+    },
     /// A work request completed with an error status.
     Completion {
         /// Device name.
@@ -100,11 +111,15 @@ pub enum VerbsError {
 }
 
 impl VerbsError {
+    /// The error of verb `op` on `device`: [`VerbsError::Unsupported`] when
+    /// it says the operation is not supported, [`VerbsError::Verb`]
+    /// otherwise.
     pub(crate) fn verb(op: &'static str, device: &str, source: io::Error) -> Self {
-        VerbsError::Verb {
-            op,
-            device: device.to_owned(),
-            source,
+        let device = device.to_owned();
+        if tg_sys::is_unsupported(&source) {
+            VerbsError::Unsupported { op, device, source }
+        } else {
+            VerbsError::Verb { op, device, source }
         }
     }
 }
@@ -152,6 +167,11 @@ impl fmt::Display for VerbsError {
             VerbsError::Verb { op, device, source } => {
                 write!(f, "{op} failed on {device}: {source}")
             }
+            VerbsError::Unsupported { op, device, source } => write!(
+                f,
+                "{op} is not supported by {device} ({source}): use a device whose \
+                 provider supports it, or update rdma-core and the kernel"
+            ),
             VerbsError::Completion {
                 device,
                 qpn,
@@ -195,8 +215,50 @@ impl fmt::Display for VerbsError {
 impl std::error::Error for VerbsError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            VerbsError::NoRdma { source: Some(e) } | VerbsError::Verb { source: e, .. } => Some(e),
+            VerbsError::NoRdma { source: Some(e) }
+            | VerbsError::Verb { source: e, .. }
+            | VerbsError::Unsupported { source: e, .. } => Some(e),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eopnotsupp_is_a_typed_unsupported_error_that_says_what_to_do() {
+        let e = VerbsError::verb(
+            "ibv_query_gid_table",
+            "rxe0",
+            io::Error::from_raw_os_error(libc::EOPNOTSUPP),
+        );
+        assert!(matches!(
+            e,
+            VerbsError::Unsupported {
+                op: "ibv_query_gid_table",
+                ..
+            }
+        ));
+        let msg = e.to_string();
+        assert!(msg.contains("not supported by rxe0"), "{msg}");
+        assert!(msg.contains("update rdma-core"), "{msg}");
+    }
+
+    #[test]
+    fn other_errnos_stay_plain_verb_errors() {
+        let e = VerbsError::verb(
+            "ibv_reg_mr",
+            "rxe0",
+            io::Error::from_raw_os_error(libc::EFAULT),
+        );
+        assert!(matches!(
+            e,
+            VerbsError::Verb {
+                op: "ibv_reg_mr",
+                ..
+            }
+        ));
     }
 }

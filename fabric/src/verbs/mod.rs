@@ -15,11 +15,17 @@
 //! We use the raw bindings of the `ibverbs` project (`ibverbs-sys`) rather than
 //! the high-level `ibverbs` crate because the latter cannot register memory it
 //! did not allocate (a devdax mapping), cannot post RDMA WRITE or READ, and
-//! fixes the port and PSNs. All FFI and raw pointers stay in this module.
+//! fixes the port and PSNs. All FFI and raw pointers stay in this module
+//! (the only one of the crate allowed `unsafe`), including the
+//! [`RdmaMemory`] contracts of the log's own mappings ([`LogMemory`],
+//! [`RegionMemory`]). Return values are checked with `tg_sys`, the
+//! workspace's one way to call the OS; a verb the device does not support
+//! (`EOPNOTSUPP`) is a [`VerbsError::Unsupported`].
 
 mod cq;
 mod device;
 mod error;
+mod log_memory;
 mod memory;
 mod mr;
 mod pd;
@@ -32,16 +38,15 @@ pub use device::{
     device_for_netdev, device_names, netdev_for_ip, Context, GidEntry, GidType, LinkLayer,
 };
 pub use error::VerbsError;
+pub use log_memory::{LogMemory, RegionMemory};
 pub use memory::{AlignedBuf, RdmaMemory};
 pub use mr::{Access, LocalSlice, MemoryRegion, RemoteRegion, RemoteSlice};
 pub use pd::ProtectionDomain;
-pub use qp::{
-    Mtu, Op, PreparedQp, QpConfig, QpEndpoint, QueuePair, MAX_OPS_PER_POST, SPIN_BEFORE_YIELD,
-};
+pub use qp::{Mtu, Op, PreparedQp, QpConfig, QpEndpoint, QueuePair, MAX_OPS_PER_POST};
 #[cfg(feature = "bench-probes")]
 pub use ship::{Probe, MAX_PROBE_LEN};
 pub use ship::{RingPlacement, VerbsPath};
-pub use spin::Spin;
+pub use spin::{Spin, SPIN_BEFORE_YIELD};
 
 /// Result of a verbs operation.
 pub type Result<T, E = VerbsError> = std::result::Result<T, E>;

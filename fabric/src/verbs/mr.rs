@@ -2,7 +2,6 @@
 //! bounds-checked slices that work requests are built from.
 
 use std::fmt;
-use std::io;
 use std::marker::PhantomData;
 use std::ops::BitOr;
 use std::ptr::NonNull;
@@ -102,13 +101,8 @@ impl<M: RdmaMemory> MemoryRegion<M> {
         // returned value, which deregisters before dropping it.
         let raw =
             unsafe { ffi::ibv_reg_mr(pd.inner.pd.as_ptr(), mem.as_ptr().cast(), mem.len(), flags) };
-        let mr = NonNull::new(raw).ok_or_else(|| {
-            VerbsError::verb(
-                "ibv_reg_mr",
-                pd.context().name(),
-                io::Error::last_os_error(),
-            )
-        })?;
+        let mr = tg_sys::non_null(raw)
+            .map_err(|e| VerbsError::verb("ibv_reg_mr", pd.context().name(), e))?;
         Ok(MemoryRegion {
             mr,
             access,

@@ -1,7 +1,6 @@
 //! Protection domains.
 
 use std::fmt;
-use std::io;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
@@ -51,9 +50,8 @@ impl ProtectionDomain {
     pub fn new(ctx: &Context) -> Result<Self> {
         // SAFETY: the context is open for as long as ctx (cloned below) lives.
         let raw = unsafe { ffi::ibv_alloc_pd(ctx.inner.ctx.as_ptr()) };
-        let pd = NonNull::new(raw).ok_or_else(|| {
-            VerbsError::verb("ibv_alloc_pd", ctx.name(), io::Error::last_os_error())
-        })?;
+        let pd =
+            tg_sys::non_null(raw).map_err(|e| VerbsError::verb("ibv_alloc_pd", ctx.name(), e))?;
         Ok(ProtectionDomain {
             inner: Arc::new(PdInner {
                 pd,

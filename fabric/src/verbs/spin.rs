@@ -1,56 +1,124 @@
-//! [`Spin`]: how a thread waits for a completion it expects soon.
+//! Waiting between two polls that found nothing: spin for about a hardware
+//! round trip, then yield the CPU.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::SPIN_BEFORE_YIELD;
+/// Completion polling spins this long, then yields the CPU between polls.
+/// On hardware a completion arrives well within it (a few µs); with more
+/// pollers than cores, or a software device (rxe) that completes requests
+/// on the same CPUs, yielding lets the work that completes them run.
+pub const SPIN_BEFORE_YIELD: Duration = Duration::from_micros(20);
 
-/// Empty polls between two clock reads: on emulated machines without a
-/// TSC clocksource reading the clock traps, so it is read sparingly.
-const POLLS_PER_CLOCK_READ: u32 = 16;
+/// While spinning, the clock is read once every this many waits. A clock
+/// read is a few nanoseconds on hardware but traps into the hypervisor under
+/// emulation (QEMU TCG), where it costs more than the poll it paces; a poll
+/// takes at least ~50 ns, so 16 of them overshoot [`SPIN_BEFORE_YIELD`] by
+/// about 1 µs on hardware, and by a few polls under emulation.
+const CLOCK_EVERY: u32 = 16;
 
-/// Spin for about [`SPIN_BEFORE_YIELD`], then yield on every pause.
-#[derive(Debug)]
+/// The wait between two empty polls of one polling loop: [`Self::wait_once`]
+/// spins (a `spin_loop` hint) until [`SPIN_BEFORE_YIELD`] has passed since
+/// the first wait, then yields the thread on every call.
+///
+/// The clock is not read at all when the first poll succeeds (no wait), and
+/// read only every 16th wait while spinning (clock reads trap under
+/// emulation); once yielding, it
+/// is read on every wait (a yield is a system call anyway), so a deadline
+/// checked against [`Self::waited`] is seen within one yield of passing.
+///
+/// ```no_run
+/// # fn poll() -> bool { true }
+/// let mut spin = fabric::verbs::Spin::new();
+/// while !poll() {
+///     spin.wait_once();
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Spin {
+    /// When the first wait began; `None` before it (no clock read yet).
     start: Option<Instant>,
-    pauses: u32,
+    /// Time since `start` at the latest clock read.
+    waited: Duration,
+    /// Waits since `start`.
+    waits: u32,
+    /// Whether [`SPIN_BEFORE_YIELD`] has passed (then every wait yields).
     yielding: bool,
 }
 
-impl Default for Spin {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Spin {
-    /// A fresh waiter (the clock is first read at the first pause).
+    /// A wait that has not started: no clock read until the first
+    /// [`Self::wait_once`].
     #[must_use]
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         Spin {
             start: None,
-            pauses: 0,
+            waited: Duration::ZERO,
+            waits: 0,
             yielding: false,
         }
     }
 
-    /// Whether the next pauses still spin (the first round trip's time).
+    /// Waits once between two polls: a spin-loop hint during the first
+    /// [`SPIN_BEFORE_YIELD`], a `yield_now` after it.
+    pub fn wait_once(&mut self) {
+        match self.start {
+            None => self.start = Some(Instant::now()),
+            Some(start) => {
+                self.waits = self.waits.wrapping_add(1);
+                if self.yielding || self.waits.is_multiple_of(CLOCK_EVERY) {
+                    self.waited = start.elapsed();
+                    self.yielding = self.waited >= SPIN_BEFORE_YIELD;
+                }
+            }
+        }
+        if self.yielding {
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+
+    /// Whether the waits still spin (the first round trip's time).
     #[must_use]
     pub fn is_spinning(&self) -> bool {
         !self.yielding
     }
 
-    /// One pause between two polls.
-    pub fn pause(&mut self) {
-        if self.yielding {
-            std::thread::yield_now();
-            return;
+    /// How long this wait has lasted, as of the latest clock read (zero
+    /// before the first [`Self::wait_once`]). It lags the true time by at
+    /// most 16 spins while spinning and one yield after.
+    #[must_use]
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_clock_read_before_the_first_wait() {
+        let spin = Spin::new();
+        assert!(spin.start.is_none());
+        assert_eq!(spin.waited(), Duration::ZERO);
+    }
+
+    #[test]
+    fn spins_first_then_yields_and_tracks_the_time_waited() {
+        let mut spin = Spin::new();
+        spin.wait_once();
+        assert!(!spin.yielding, "the first waits spin");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !spin.yielding {
+            assert!(Instant::now() < deadline, "never started to yield");
+            spin.wait_once();
         }
-        self.pauses = self.pauses.wrapping_add(1);
-        if self.pauses.is_multiple_of(POLLS_PER_CLOCK_READ) || self.start.is_none() {
-            let now = Instant::now();
-            let start = *self.start.get_or_insert(now);
-            self.yielding = now - start >= SPIN_BEFORE_YIELD;
-        }
-        std::hint::spin_loop();
+        assert!(spin.waited() >= SPIN_BEFORE_YIELD);
+        // Once yielding, every wait reads the clock: `waited` moves on.
+        let before = spin.waited();
+        std::thread::sleep(Duration::from_millis(2));
+        spin.wait_once();
+        assert!(spin.waited() >= before + Duration::from_millis(2));
     }
 }

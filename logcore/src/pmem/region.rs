@@ -9,8 +9,9 @@ use std::ptr::NonNull;
 use std::sync::atomic::AtomicU64;
 
 use super::flush::{flush_method, FlushMethod};
-use super::sys::{page_size, syscall, MAP_SHARED_VALIDATE, MAP_SYNC};
+use super::sys::{page_size, MAP_SHARED_VALIDATE, MAP_SYNC};
 use crate::error::RegionError;
+use tg_sys::syscall;
 
 /// Default devdax alignment when sysfs does not say (2 MiB pages).
 const DEVDAX_DEFAULT_ALIGN: u64 = 2 << 20;
@@ -250,11 +251,7 @@ impl Region {
             // SAFETY: a fresh mapping at a kernel-chosen address (NULL hint)
             // of `len` bytes of an fd we hold open; it aliases no Rust object.
             let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, fd, 0) };
-            if p == libc::MAP_FAILED {
-                Err(io::Error::last_os_error())
-            } else {
-                Ok(p.cast::<u8>())
-            }
+            tg_sys::mapped(p).map(|p| p.cast::<u8>())
         };
         let sync_flags = MAP_SHARED_VALIDATE | MAP_SYNC;
         let (kind, ptr) = match kind {
@@ -293,7 +290,9 @@ impl Region {
             let m = flush_method();
             if m == FlushMethod::None {
                 // Unmap before failing: Drop has not been armed yet.
-                let _ = syscall!(munmap(ptr.as_ptr().cast(), len));
+                // SAFETY: our own fresh mapping of `len` bytes, not yet
+                // owned by a Region and referenced by nothing.
+                let _ = syscall!(unsafe { libc::munmap(ptr.as_ptr().cast(), len) });
                 return Err(RegionError::NoCacheFlush {
                     path: path.to_owned(),
                 });
@@ -377,7 +376,9 @@ impl Region {
                 let end = offset + len;
                 // SAFETY: page-aligned sub-range of our own live mapping.
                 let addr = unsafe { self.as_ptr().add(start) };
-                syscall!(msync(addr.cast(), end - start, libc::MS_SYNC))?;
+                // SAFETY: `addr..addr + (end - start)` lies in the mapping
+                // (the range was asserted in bounds); msync only flushes it.
+                syscall!(unsafe { libc::msync(addr.cast(), end - start, libc::MS_SYNC) })?;
             }
         }
         Ok(())
@@ -447,7 +448,9 @@ impl Region {
 impl Drop for Region {
     fn drop(&mut self) {
         // Nothing to do on failure: the mapping goes away at exit anyway.
-        let _ = syscall!(munmap(self.ptr.as_ptr().cast(), self.len));
+        // SAFETY: the mapping is ours, unmapped once, here; `&mut self`
+        // means no reference into it outlives this call.
+        let _ = syscall!(unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) });
     }
 }
 

@@ -1,22 +1,8 @@
-//! One way to call the OS: every failing libc call becomes `io::Error`.
+//! The OS constants and small calls of the pmem layer. Every libc call of
+//! `pmem` is checked with [`tg_sys::syscall!`] (or [`tg_sys::mapped`] for
+//! `mmap`): one way to call the OS in the whole workspace.
 
-/// Calls a libc function and turns the C error convention (`-1` plus `errno`)
-/// into `Err(io::Error::last_os_error())`, as mio's `syscall!` does.
-macro_rules! syscall {
-    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
-        // SAFETY: every use site documents why its arguments are valid for
-        // the called function; the macro itself only checks the return value.
-        #[allow(unused_unsafe)]
-        let res = unsafe { libc::$fn($($arg),*) };
-        if res == -1 {
-            Err(std::io::Error::last_os_error())
-        } else {
-            Ok(res)
-        }
-    }};
-}
-
-pub(crate) use syscall;
+use tg_sys::syscall;
 
 /// `MAP_SYNC` from `<linux/mman.h>`: the same value on every Linux
 /// architecture. Defined here because not every libc target exports it.
@@ -43,7 +29,9 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
     if pid <= 0 {
         return false;
     }
-    match syscall!(kill(pid, 0)) {
+    // SAFETY: kill with signal 0 sends nothing; it only checks that the
+    // process exists and may be signalled.
+    match syscall!(unsafe { libc::kill(pid, 0) }) {
         Ok(_) => true,
         // EPERM: it exists but belongs to someone else.
         Err(e) => e.raw_os_error() == Some(libc::EPERM),

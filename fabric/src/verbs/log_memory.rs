@@ -1,10 +1,12 @@
-//! The local log's mapping as RDMA memory.
+//! The log's mappings as RDMA memory: the writer's own log, and a
+//! replica's (or the closure's) region. Re-exported by
+//! [`crate::replicated`], which registers them.
 
 use std::sync::Arc;
 
 use logcore::Log;
 
-use crate::verbs::RdmaMemory;
+use super::RdmaMemory;
 
 /// A log's region, kept alive (and so mapped) by the `Arc`, as memory the
 /// device may read. It is registered without `LOCAL_WRITE`: the device can
