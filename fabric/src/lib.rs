@@ -4,7 +4,9 @@
 //! - [`verbs`]: device, PD, CQ, RC QP, MR (all FFI lives here).
 //! - [`wire`], [`auth`]: the control channel (handshake, admission, status).
 //! - [`config`]: YAML configuration and its validation.
-//! - [`mirror`], [`gpspm`]: shipping ring ranges to one replica durably.
+//! - [`mirror`]: shipping ring ranges to one replica durably.
+//! - [`gpspm`]: the `gpspm` persist request/reply, both sides (the replica's
+//!   responder included).
 //! - [`replicated`]: [`replicated::ReplicatedLog`], a `logcore` log joined
 //!   to its replicas under a commit policy.
 #![warn(missing_docs)]
@@ -12,6 +14,7 @@
 pub mod auth;
 pub mod config;
 pub mod gpspm;
+mod layout;
 pub mod mirror;
 pub mod replicated;
 pub mod settings;

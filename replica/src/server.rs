@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use fabric::auth::AllowList;
 use fabric::config::Config;
-use fabric::mirror::GpspmResponder;
+use fabric::gpspm::GpspmResponder;
 use fabric::replicated::RegionMemory;
 use fabric::settings::{self, SettingsError};
 use fabric::verbs::{
@@ -24,7 +24,8 @@ use fabric::verbs::{
 };
 use fabric::wire::handshake::{self, Authenticated, ReplicaExpectation};
 use fabric::wire::{
-    Channel, Geometry, Message, PersistenceMode, Reject, RejectCode, SealPoint, Status,
+    Channel, ChannelError, Geometry, Message, PersistenceMode, Reject, RejectCode, SealPoint,
+    Status,
 };
 use logcore::{Control, CreateOptions, Image, Log, Region, RegionKind, MAGIC};
 
@@ -498,21 +499,18 @@ impl Inner {
                         break Err(e.to_string());
                     }
                 }
-                Ok(Message::Persist(range)) => {
-                    let reply = match self.persist_range(range.start, range.end) {
-                        Ok(()) => Message::Persisted(range),
-                        Err(e) => Message::Reject(Reject::new(RejectCode::Internal, e)),
-                    };
-                    if let Err(e) = channel.send(&reply) {
-                        break Err(e.to_string());
-                    }
-                }
                 Ok(other) => {
                     let _ = channel.send(&Message::Reject(Reject::new(
                         RejectCode::Malformed,
                         format!("unexpected {:?} after admission", other.message_type()),
                     )));
                     break Err(format!("unexpected message {:?}", other.message_type()));
+                }
+                Err(ChannelError::Wire(e)) => {
+                    // A frame this build does not know (e.g. the retired
+                    // TCP Persist, type 10): tell the peer why, best effort.
+                    let _ = channel.send_unpoisoned(&Message::Reject(Reject::malformed(&e)));
+                    break Err(format!("malformed control message: {e}"));
                 }
                 Err(e) => break Err(e.to_string()),
             }
@@ -695,12 +693,6 @@ impl Inner {
         a.mr = None;
         tracing::info!(epoch = point.epoch, tail = point.tail, "stream sealed");
         Message::Sealed(point)
-    }
-
-    fn persist_range(&self, from: u64, to: u64) -> Result<(), String> {
-        let a = lock(&self.admission);
-        let mr = a.mr.as_ref().ok_or("no region registered")?;
-        persist(mr, self.s.geometry, from, to)
     }
 }
 
