@@ -5,7 +5,9 @@
 //!   here: the crate denies `unsafe_code` everywhere else).
 //! - [`wire`], [`auth`]: the control channel (handshake, admission, status).
 //! - [`config`]: YAML configuration and its validation.
-//! - [`mirror`], [`gpspm`]: shipping ring ranges to one replica durably.
+//! - [`mirror`]: shipping ring ranges to one replica durably.
+//! - [`gpspm`]: the `gpspm` persist request/reply, both sides (the replica's
+//!   responder included).
 //! - [`transport`]: the seam under the protocol (data path, control
 //!   session, clock) and its production instance on verbs and TCP.
 //! - [`replicated`]: [`replicated::ReplicatedLog`], a `logcore` log joined
@@ -16,6 +18,7 @@
 pub mod auth;
 pub mod config;
 pub mod gpspm;
+mod layout;
 pub mod mirror;
 pub mod replicated;
 pub mod settings;

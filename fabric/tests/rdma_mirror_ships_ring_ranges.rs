@@ -168,7 +168,7 @@ fn apm_mirror_is_byte_identical_across_wraps() {
 #[ignore = "rdma: needs an RDMA device and devdax; ci/test runs it in the rxe VM"]
 fn gpspm_mirror_is_persisted_by_the_replica_cpu() {
     let (rig, writer, target) = rig();
-    let mut responder = fabric::mirror::GpspmResponder::new(target, &rig.pd).unwrap();
+    let mut responder = fabric::gpspm::GpspmResponder::new(target, &rig.pd).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let ranges = Arc::new(Mutex::new(Vec::new()));
     let server = {
@@ -227,7 +227,7 @@ fn a_range_longer_than_the_ring_is_refused_and_nothing_is_reported_durable() {
 #[ignore = "rdma: needs an RDMA device and devdax; ci/test runs it in the rxe VM"]
 fn gpspm_without_a_persist_reply_times_out_and_stays_not_durable() {
     let (rig, writer, target) = rig();
-    let mut responder = fabric::mirror::GpspmResponder::new(target, &rig.pd).unwrap();
+    let mut responder = fabric::gpspm::GpspmResponder::new(target, &rig.pd).unwrap();
     let server = std::thread::spawn(move || {
         // The replica cannot persist: it must not reply.
         let r = responder.serve_one(Duration::from_secs(5), |_, _| Err("media error"));

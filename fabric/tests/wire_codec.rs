@@ -3,9 +3,9 @@
 
 use fabric::wire::message::{ACCEPT_LEN, HELLO_FIXED_LEN};
 use fabric::wire::{
-    Accept, Challenge, Connect, Geometry, Hello, Message, MessageType, PersistenceMode, PosRange,
-    Proof, QpEndpoint, Reject, RejectCode, RemoteRegion, SealPoint, Status, WireError, WriterName,
-    HEADER_LEN, MAX_BODY_LEN,
+    Accept, Challenge, Connect, Geometry, Hello, Message, MessageType, PersistenceMode, Proof,
+    QpEndpoint, Reject, RejectCode, RemoteRegion, SealPoint, Status, WireError, WriterName,
+    HEADER_LEN, MAX_BODY_LEN, RESERVED_CODES,
 };
 
 fn hello() -> Hello {
@@ -71,14 +71,6 @@ fn samples() -> Vec<Message> {
             applied_lsn: 2,
             epoch: 3,
             sealed: true,
-        }),
-        Message::Persist(PosRange {
-            start: 64,
-            end: 128,
-        }),
-        Message::Persisted(PosRange {
-            start: 64,
-            end: 128,
         }),
         Message::Seal(SealPoint {
             epoch: 7,
@@ -157,6 +149,161 @@ fn accept_layout() {
     assert_eq!(&b[56..64], &123_456u64.to_le_bytes(), "durable_tail");
     assert_eq!(&b[64..72], &7u64.to_le_bytes(), "epoch");
     assert_eq!(&b[72..104], &[0x5a; 32], "mac");
+}
+
+/// The exact bytes of one frame of every type, recorded from the encoder
+/// before the codec was rewritten around named field offsets: the format
+/// must not drift. Each line is 16 bytes; the first is the header.
+#[test]
+fn every_frame_keeps_its_recorded_bytes() {
+    let golden: Vec<(Message, &[&str])> = vec![
+        (
+            Message::Hello(hello()),
+            &[
+                "54474343010001003a00000000000000",
+                "11111111111111111111111111111111",
+                "07000000000000000010000000000000",
+                "00001000000000000010100000000000",
+                "02060000686f73742d61",
+            ],
+        ),
+        (
+            Message::Challenge(Challenge { nonce: [3; 32] }),
+            &[
+                "54474343010002002000000000000000",
+                "03030303030303030303030303030303",
+                "03030303030303030303030303030303",
+            ],
+        ),
+        (
+            Message::Proof(Proof {
+                client_nonce: [4; 32],
+                mac: [5; 32],
+            }),
+            &[
+                "54474343010003004000000000000000",
+                "04040404040404040404040404040404",
+                "04040404040404040404040404040404",
+                "05050505050505050505050505050505",
+                "05050505050505050505050505050505",
+            ],
+        ),
+        (
+            Message::Accept(accept()),
+            &[
+                "54474343010004006800000000000000",
+                "5634120002010000fefefefefefefefe",
+                "fefefefefefefefeefcdab0000000000",
+                "00100000007f0000efbeadde00000000",
+                "001010000000000040e2010000000000",
+                "07000000000000005a5a5a5a5a5a5a5a",
+                "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
+                "5a5a5a5a5a5a5a5a",
+            ],
+        ),
+        (
+            Message::Connect(Connect {
+                endpoint: endpoint(),
+                mac: [6; 32],
+            }),
+            &[
+                "54474343010005004000000000000000",
+                "5634120002010000fefefefefefefefe",
+                "fefefefefefefefeefcdab0000000000",
+                "06060606060606060606060606060606",
+                "06060606060606060606060606060606",
+            ],
+        ),
+        (Message::Ready, &["54474343010006000000000000000000"]),
+        (
+            Message::Reject(Reject::new(
+                RejectCode::GeometryMismatch,
+                "geometry mismatch",
+            )),
+            &[
+                "54474343010007001500000000000000",
+                "0500110067656f6d65747279206d6973",
+                "6d61746368",
+            ],
+        ),
+        (
+            Message::StatusRequest,
+            &["54474343010008000000000000000000"],
+        ),
+        (
+            Message::Status(Status {
+                durable_tail: 0x0102_0304_0506_0708,
+                head: 0x0102,
+                applied_lsn: 0x1122_3344,
+                epoch: 3,
+                sealed: true,
+            }),
+            &[
+                "54474343010009002800000000000000",
+                "08070605040302014433221100000000",
+                "03000000000000000100000000000000",
+                "0201000000000000",
+            ],
+        ),
+        (
+            Message::Seal(SealPoint {
+                epoch: 7,
+                tail: 0x0999,
+            }),
+            &[
+                "5447434301000c001000000000000000",
+                "07000000000000009909000000000000",
+            ],
+        ),
+        (
+            Message::Sealed(SealPoint {
+                epoch: 8,
+                tail: 0x0aaa,
+            }),
+            &[
+                "5447434301000d001000000000000000",
+                "0800000000000000aa0a000000000000",
+            ],
+        ),
+    ];
+    assert_eq!(golden.len(), MessageType::ALL.len(), "one frame per type");
+    for (m, lines) in golden {
+        let hex: String = m.to_frame().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, lines.concat(), "{:?} frame bytes", m.message_type());
+        let frame: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        assert_eq!(decode(&frame).unwrap(), m, "{:?} decodes", m.message_type());
+    }
+}
+
+#[test]
+fn retired_persist_types_are_unknown_with_a_clear_error() {
+    assert_eq!(RESERVED_CODES, [10, 11]);
+    let good = Message::Seal(SealPoint { epoch: 1, tail: 64 }).to_frame();
+    for code in RESERVED_CODES {
+        assert!(
+            MessageType::from_code(code).is_err(),
+            "type {code} is reserved"
+        );
+        let mut f = good.clone();
+        set(&mut f, 6, &code.to_le_bytes());
+        let e = decode(&f).unwrap_err();
+        assert_eq!(e, WireError::UnknownMessageType { got: code });
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!("unknown message type {code}: "))
+                && text.contains("retired")
+                && text.contains("RDMA SEND"),
+            "{text}"
+        );
+    }
+    let other = WireError::UnknownMessageType { got: 99 }.to_string();
+    assert!(
+        other.contains("unknown message type 99") && other.contains("same tailguard release"),
+        "{other}"
+    );
 }
 
 #[test]
@@ -339,12 +486,6 @@ fn endpoint_region_and_other_fields_are_validated() {
     assert_eq!(
         bad_field(&s, |b| b[32..40].copy_from_slice(&5u64.to_le_bytes())),
         ("head", "must not pass durable_tail 1, got 5".into())
-    );
-
-    let p = Message::Persist(PosRange { start: 1, end: 2 });
-    assert_eq!(
-        bad_field(&p, |b| b[8..16].fill(0)),
-        ("end", "range must be non-empty, got [1, 0)".into())
     );
 }
 

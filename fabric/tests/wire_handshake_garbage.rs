@@ -163,6 +163,35 @@ fn newer_protocol_version_gets_an_unsupported_version_reject() {
 }
 
 #[test]
+fn a_retired_persist_frame_gets_a_malformed_reject_naming_its_type() {
+    // What an old peer's TCP `Persist` (type 10, a 16-byte range) looked like.
+    let mut frame = Message::Seal(fabric::wire::SealPoint { epoch: 1, tail: 64 }).to_frame();
+    frame[6..8].copy_from_slice(&10u16.to_le_bytes());
+    let (e, replies) = replica_against(&frame, false);
+    assert!(
+        matches!(
+            e,
+            HandshakeError::Channel {
+                source: ChannelError::Wire(WireError::UnknownMessageType { got: 10 }),
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let reason = replies
+        .iter()
+        .find_map(|m| match m {
+            Message::Reject(r) if r.code == RejectCode::Malformed => Some(r.message().to_owned()),
+            _ => None,
+        })
+        .expect("a Malformed reject");
+    assert!(
+        reason.starts_with("unknown message type 10: ") && reason.contains("retired"),
+        "{reason}"
+    );
+}
+
+#[test]
 fn out_of_order_message_is_unexpected() {
     let frame = Message::StatusRequest.to_frame();
     let (e, replies) = replica_against(&frame, false);

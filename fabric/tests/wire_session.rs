@@ -1,4 +1,4 @@
-//! After the handshake, the writer's status, persist and seal requests get
+//! After the handshake, the writer's status and seal requests get
 //! exactly their answer; a reply to another request or a `Reject` is an
 //! error. Protocol-only, over a Unix socket pair.
 
@@ -6,9 +6,9 @@ use std::os::unix::net::UnixStream;
 use std::thread;
 use std::time::Duration;
 
-use fabric::wire::session::{request_persist, request_seal, request_status};
+use fabric::wire::session::{request_seal, request_status};
 use fabric::wire::{
-    Channel, Message, MessageType, PosRange, Reject, RejectCode, SealPoint, SessionError, Status,
+    Channel, Message, MessageType, Reject, RejectCode, SealPoint, SessionError, Status,
 };
 
 /// A scripted replica: answers each request with the next reply.
@@ -29,7 +29,7 @@ fn scripted(replies: Vec<Message>) -> (Channel<UnixStream>, thread::JoinHandle<V
 }
 
 #[test]
-fn status_persist_and_seal_round_trip() {
+fn status_and_seal_round_trip() {
     let status = Status {
         durable_tail: 4096,
         head: 0,
@@ -37,48 +37,17 @@ fn status_persist_and_seal_round_trip() {
         epoch: 2,
         sealed: false,
     };
-    let range = PosRange {
-        start: 4096,
-        end: 8192,
-    };
     let seal = SealPoint {
         epoch: 2,
         tail: 8192,
     };
-    let (mut ch, replica) = scripted(vec![
-        Message::Status(status),
-        Message::Persisted(range),
-        Message::Sealed(seal),
-    ]);
+    let (mut ch, replica) = scripted(vec![Message::Status(status), Message::Sealed(seal)]);
     assert_eq!(request_status(&mut ch).unwrap(), status);
-    request_persist(&mut ch, range).unwrap();
     assert_eq!(request_seal(&mut ch, seal).unwrap(), seal);
     assert_eq!(
         replica.join().unwrap(),
-        [
-            Message::StatusRequest,
-            Message::Persist(range),
-            Message::Seal(seal)
-        ]
+        [Message::StatusRequest, Message::Seal(seal)]
     );
-}
-
-#[test]
-fn a_persisted_for_another_range_is_an_error() {
-    let (mut ch, replica) = scripted(vec![Message::Persisted(PosRange { start: 0, end: 64 })]);
-    let e = request_persist(&mut ch, PosRange { start: 0, end: 128 }).unwrap_err();
-    assert!(
-        matches!(
-            e,
-            SessionError::Mismatch {
-                field: "end",
-                sent: 128,
-                got: 64
-            }
-        ),
-        "{e}"
-    );
-    replica.join().unwrap();
 }
 
 #[test]

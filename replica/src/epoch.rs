@@ -12,6 +12,8 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::hex;
+
 /// What the epoch file records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EpochState {
@@ -65,21 +67,6 @@ impl fmt::Display for EpochFileError {
 
 impl std::error::Error for EpochFileError {}
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex16(s: &str) -> Option<[u8; 16]> {
-    if s.len() != 32 || !s.is_ascii() {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
-}
-
 /// Loads the epoch file; a missing file is the initial state.
 ///
 /// # Errors
@@ -126,7 +113,7 @@ pub fn load(path: &Path) -> Result<EpochState, EpochFileError> {
             }
             "uuid" => {
                 st.uuid = Some(
-                    unhex16(v)
+                    hex::decode_16(v)
                         .ok_or_else(|| bad(format!("uuid must be 32 hex digits, got {v:?}")))?,
                 )
             }
@@ -163,7 +150,7 @@ pub fn store(path: &Path, st: &EpochState) -> Result<(), EpochFileError> {
     let tmp = path.with_extension("tmp");
     let mut text = format!("epoch={}\nsealed={}\n", st.epoch, st.sealed);
     if let Some(u) = st.uuid {
-        text.push_str(&format!("uuid={}\n", hex(&u)));
+        text.push_str(&format!("uuid={}\n", hex::encode(&u)));
     }
     let mut f = fs::File::create(&tmp).map_err(io("create"))?;
     f.write_all(text.as_bytes()).map_err(io("write"))?;

@@ -6,10 +6,13 @@
 //! status and seal requests on the control channel. Its CPU is not on the
 //! data path in `apm` mode; in `gpspm` mode it persists ranges on request.
 //!
-//! - [`server`]: admission, fencing, sessions.
+//! - [`server`]: region check at start, admission, fencing, sessions, seal,
+//!   the `gpspm` loop.
+//! - [`settings`]: what `tg-replica serve` runs with, from the config.
 //! - [`replay`]: scanning the mirror and applying it.
 //! - [`epoch`]: the durable record of the highest admitted epoch.
 //! - [`digest`]: the built-in state machine.
+//! - [`hex`]: hex text of the log UUID.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -17,5 +20,7 @@ pub mod digest;
 pub mod epoch;
 #[cfg(test)]
 mod fixture;
+pub mod hex;
 pub mod replay;
 pub mod server;
+pub mod settings;

@@ -58,10 +58,6 @@ fn load(path: &PathBuf) -> Result<(Config, Settings), String> {
     Ok((cfg, s))
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn status(s: &Settings, json: bool) -> Result<(), String> {
     let ep = epoch::load(&s.epoch_file).map_err(|e| e.to_string())?;
     let mut region = Region::open(&s.region, RegionKind::Auto).map_err(|e| e.to_string())?;
@@ -112,7 +108,7 @@ fn status(s: &Settings, json: bool) -> Result<(), String> {
     if json {
         let v = serde_json::json!({
             "region": s.region,
-            "log_uuid": uuid.map(|u| hex(&u)),
+            "log_uuid": uuid.map(|u| replica::hex::encode(&u)),
             "epoch": ep.epoch,
             "sealed": ep.sealed,
             "durable_tail": durable.pos,
@@ -130,7 +126,9 @@ fn status(s: &Settings, json: bool) -> Result<(), String> {
         println!("region        {}", s.region.display());
         println!(
             "log           {}",
-            uuid.map_or("none yet (no writer admitted)".to_owned(), |u| hex(&u))
+            uuid.map_or("none yet (no writer admitted)".to_owned(), |u| {
+                replica::hex::encode(&u)
+            })
         );
         println!(
             "epoch         {}{}",

@@ -34,7 +34,6 @@
 mod error;
 #[cfg(feature = "bench-probes")]
 mod probe;
-mod responder;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -43,7 +42,6 @@ use std::time::{Duration, Instant};
 pub use error::MirrorError;
 #[cfg(feature = "bench-probes")]
 pub use probe::{Probe, MAX_PROBE_LEN};
-pub use responder::GpspmResponder;
 
 use crate::gpspm::{PersistKind, PersistMsg, PERSIST_MSG_LEN};
 use crate::transport::{Clock, OsClock, RingOp, ShipPath};

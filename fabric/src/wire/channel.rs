@@ -141,8 +141,10 @@ impl<S: Read + Write> Channel<S> {
     }
 
     /// Sends even if an earlier receive poisoned the channel: the write side
-    /// is still in frame, and a peer may want to read why we give up.
-    pub(crate) fn send_unpoisoned(&mut self, message: &Message) -> Result<(), ChannelError> {
+    /// is still in frame, and a peer may want to read why we give up (e.g. a
+    /// [`Reject::malformed`](super::Reject::malformed) for a frame that did
+    /// not decode). The channel stays poisoned for receiving.
+    pub fn send_unpoisoned(&mut self, message: &Message) -> Result<(), ChannelError> {
         let was = std::mem::replace(&mut self.poisoned, false);
         let r = self.send(message);
         self.poisoned |= was;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::frame::MessageType;
+use super::frame::{MessageType, RESERVED_CODES};
 
 /// Why a byte sequence is not a valid control-channel frame.
 ///
@@ -25,7 +25,8 @@ pub enum WireError {
         /// The only version this build speaks.
         supported: u16,
     },
-    /// The frame's message type is not one of [`MessageType`].
+    /// The frame's message type is not one of [`MessageType`] (this includes
+    /// the reserved codes [`RESERVED_CODES`](super::frame::RESERVED_CODES)).
     UnknownMessageType {
         /// Type code in the frame.
         got: u16,
@@ -103,7 +104,17 @@ impl fmt::Display for WireError {
                 "unsupported control-protocol version {got} (this build speaks version \
                  {supported}): upgrade the older side"
             ),
-            WireError::UnknownMessageType { got } => write!(f, "unknown message type {got}"),
+            WireError::UnknownMessageType { got } if RESERVED_CODES.contains(got) => write!(
+                f,
+                "unknown message type {got}: types 10 and 11 were the TCP Persist/Persisted \
+                 messages, retired (gpspm persists with an RDMA SEND on the queue pair); \
+                 upgrade the peer to this tailguard release"
+            ),
+            WireError::UnknownMessageType { got } => write!(
+                f,
+                "unknown message type {got}: the peer speaks another revision of the control \
+                 protocol; run the same tailguard release on both sides"
+            ),
             WireError::BodyTooLong { len, max } => {
                 write!(
                     f,

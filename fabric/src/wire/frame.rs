@@ -13,10 +13,16 @@
 //! The header has a fixed size so a reader always knows how much to read
 //! next, and the body length is checked against [`MAX_BODY_LEN`] before any
 //! body byte is read or any buffer sized, so a hostile length costs nothing.
+//!
+//! Type codes 10 and 11 are reserved: they were the TCP `Persist` /
+//! `Persisted` messages, which no writer sent (`gpspm` persists with an RDMA
+//! SEND on the queue pair, see [`crate::gpspm`]). They are never reused, so a
+//! peer that still sends them gets a clean "unknown message type" refusal.
 
 use std::fmt;
 
 use super::error::WireError;
+use crate::layout::{tiles, Field};
 
 /// First four bytes of every frame: "TGCC", tailguard control channel.
 pub const MAGIC: [u8; 4] = *b"TGCC";
@@ -26,6 +32,29 @@ pub const PROTOCOL_VERSION: u16 = 1;
 
 /// Size of the frame header in bytes.
 pub const HEADER_LEN: usize = 16;
+
+// The header layout (the table above and in docs/control-channel.md).
+const H_MAGIC: Field<4> = Field::at(0);
+const H_VERSION: Field<2> = Field::at(4);
+const H_TYPE: Field<2> = Field::at(6);
+const H_BODY_LEN: Field<4> = Field::at(8);
+const H_RESERVED: Field<4> = Field::at(12);
+const _: () = assert!(tiles(
+    &[
+        H_MAGIC.span(),
+        H_VERSION.span(),
+        H_TYPE.span(),
+        H_BODY_LEN.span(),
+        H_RESERVED.span()
+    ],
+    HEADER_LEN
+));
+const _: () = assert!(HEADER_LEN == 16);
+
+/// Type codes that must never be assigned again: 10 and 11 were the retired
+/// TCP `Persist` / `Persisted` messages. They decode as
+/// [`WireError::UnknownMessageType`].
+pub const RESERVED_CODES: [u16; 2] = [10, 11];
 
 /// Largest body a frame may carry, in bytes (64 KiB). Every message defined
 /// in version 1 is far smaller (the largest, a `Reject`, is at most 1028
@@ -55,10 +84,8 @@ pub enum MessageType {
     StatusRequest = 8,
     /// Replica → writer: durable tail, applied LSN, epoch, sealed flag.
     Status = 9,
-    /// Writer → replica (`gpspm` mode): persist this range of the region.
-    Persist = 10,
-    /// Replica → writer (`gpspm` mode): that range is persistent.
-    Persisted = 11,
+    // 10 and 11 are reserved (RESERVED_CODES): the retired TCP Persist and
+    // Persisted. Never reuse them.
     /// Writer or closure → replica: seal the stream at this epoch and tail.
     Seal = 12,
     /// Replica → sealer: the stream is sealed.
@@ -67,7 +94,7 @@ pub enum MessageType {
 
 impl MessageType {
     /// Every message type, in code order.
-    pub const ALL: [MessageType; 13] = [
+    pub const ALL: [MessageType; 11] = [
         MessageType::Hello,
         MessageType::Challenge,
         MessageType::Proof,
@@ -77,8 +104,6 @@ impl MessageType {
         MessageType::Reject,
         MessageType::StatusRequest,
         MessageType::Status,
-        MessageType::Persist,
-        MessageType::Persisted,
         MessageType::Seal,
         MessageType::Sealed,
     ];
@@ -109,8 +134,6 @@ impl MessageType {
             MessageType::Reject => "Reject",
             MessageType::StatusRequest => "StatusRequest",
             MessageType::Status => "Status",
-            MessageType::Persist => "Persist",
-            MessageType::Persisted => "Persisted",
             MessageType::Seal => "Seal",
             MessageType::Sealed => "Sealed",
         }
@@ -137,11 +160,11 @@ impl FrameHeader {
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         debug_assert!(self.body_len <= MAX_BODY_LEN);
         let mut h = [0u8; HEADER_LEN];
-        h[0..4].copy_from_slice(&MAGIC);
-        h[4..6].copy_from_slice(&PROTOCOL_VERSION.to_le_bytes());
-        h[6..8].copy_from_slice(&self.message.code().to_le_bytes());
-        h[8..12].copy_from_slice(&self.body_len.to_le_bytes());
-        // 12..16 reserved, zero.
+        H_MAGIC.put(&mut h, MAGIC);
+        H_VERSION.put_u16(&mut h, PROTOCOL_VERSION);
+        H_TYPE.put_u16(&mut h, self.message.code());
+        H_BODY_LEN.put_u32(&mut h, self.body_len);
+        // H_RESERVED stays zero.
         h
     }
 
@@ -155,26 +178,30 @@ impl FrameHeader {
                 got: bytes.len(),
             });
         };
-        let magic = [h[0], h[1], h[2], h[3]];
+        let field = |f: Field<2>| u16::from_le_bytes(f.get(h).unwrap_or_default());
+        let word = |f: Field<4>| f.get(h).unwrap_or_default();
+        // `h` is HEADER_LEN bytes, which the fields tile (asserted above), so
+        // no read falls back to the default.
+        let magic = word(H_MAGIC);
         if magic != MAGIC {
             return Err(WireError::BadMagic { got: magic });
         }
-        let version = u16::from_le_bytes([h[4], h[5]]);
+        let version = field(H_VERSION);
         if version != PROTOCOL_VERSION {
             return Err(WireError::UnsupportedVersion {
                 got: version,
                 supported: PROTOCOL_VERSION,
             });
         }
-        let message = MessageType::from_code(u16::from_le_bytes([h[6], h[7]]))?;
-        let body_len = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
+        let message = MessageType::from_code(field(H_TYPE))?;
+        let body_len = u32::from_le_bytes(word(H_BODY_LEN));
         if body_len > MAX_BODY_LEN {
             return Err(WireError::BodyTooLong {
                 len: body_len,
                 max: MAX_BODY_LEN,
             });
         }
-        let reserved = u32::from_le_bytes([h[12], h[13], h[14], h[15]]);
+        let reserved = u32::from_le_bytes(word(H_RESERVED));
         if reserved != 0 {
             return Err(WireError::InvalidField {
                 message: None,

@@ -4,17 +4,13 @@
 //! Each helper sends one request and reads exactly one reply, so it is
 //! bounded by the socket's timeouts like the handshake. The replica answers
 //! requests in order; a `Reject` ends the session.
-//!
-//! The codec does not care about the transport: `gpspm` can also carry
-//! `Persist`/`Persisted` frames (32 bytes each) as RDMA SEND payloads with
-//! [`Message::to_frame`] and [`Message::decode_frame`].
 
 use std::fmt;
 use std::io::{Read, Write};
 
 use super::channel::{Channel, ChannelError};
 use super::frame::MessageType;
-use super::message::{Message, PosRange, RejectCode, SealPoint, Status};
+use super::message::{Message, RejectCode, SealPoint, Status};
 
 /// Why a control request failed.
 #[derive(Debug)]
@@ -36,7 +32,7 @@ pub enum SessionError {
         /// The reply type received.
         got: MessageType,
     },
-    /// The reply answers a different request (e.g. another range).
+    /// The reply answers a different request (e.g. another epoch).
     Mismatch {
         /// The reply's field.
         field: &'static str,
@@ -107,31 +103,6 @@ pub fn request_status<S: Read + Write>(ch: &mut Channel<S>) -> Result<Status, Se
         Message::Status(s) => Ok(s),
         m => Err(SessionError::Unexpected {
             expected: MessageType::Status,
-            got: m.message_type(),
-        }),
-    }
-}
-
-/// `gpspm` over the control channel: asks the replica to persist `range`
-/// and waits for its `Persisted` of exactly that range.
-pub fn request_persist<S: Read + Write>(
-    ch: &mut Channel<S>,
-    range: PosRange,
-) -> Result<(), SessionError> {
-    match exchange(ch, &Message::Persist(range), MessageType::Persisted)? {
-        Message::Persisted(r) if r == range => Ok(()),
-        Message::Persisted(r) if r.start != range.start => Err(SessionError::Mismatch {
-            field: "start",
-            sent: range.start,
-            got: r.start,
-        }),
-        Message::Persisted(r) => Err(SessionError::Mismatch {
-            field: "end",
-            sent: range.end,
-            got: r.end,
-        }),
-        m => Err(SessionError::Unexpected {
-            expected: MessageType::Persisted,
             got: m.message_type(),
         }),
     }

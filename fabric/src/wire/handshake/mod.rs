@@ -183,11 +183,7 @@ fn recv<S: io::Read + io::Write, T>(
             if let ChannelError::Wire(e) = &source {
                 // The peer (or whatever is on the other end) may be listening
                 // for a reason; the stream is out of sync, so this is best effort.
-                let code = match e {
-                    super::WireError::UnsupportedVersion { .. } => RejectCode::UnsupportedVersion,
-                    _ => RejectCode::Malformed,
-                };
-                let _ = ch.send_unpoisoned(&Message::Reject(Reject::new(code, e.to_string())));
+                let _ = ch.send_unpoisoned(&Message::Reject(Reject::malformed(e)));
             }
             return Err(HandshakeError::Channel { step, source });
         }

@@ -471,8 +471,8 @@ impl<S: Read + Write> Connecting<S> {
     }
 }
 
-/// An admitted writer. The channel stays open for `StatusRequest`,
-/// `Persist` and `Seal`.
+/// An admitted writer. The channel stays open for `StatusRequest` and
+/// `Seal`.
 #[derive(Debug)]
 pub struct Admitted<S> {
     channel: Channel<S>,

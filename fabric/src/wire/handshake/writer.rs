@@ -199,7 +199,7 @@ impl<S: Read + Write> Accepted<S> {
 }
 
 /// The handshake completed: both QPs are connected, the writer may post.
-/// The channel stays open for `Status`, `Persist` and `Seal` messages.
+/// The channel stays open for `Status` and `Seal` messages.
 #[derive(Debug)]
 pub struct Established<S> {
     channel: Channel<S>,

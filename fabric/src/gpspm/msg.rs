@@ -1,23 +1,44 @@
-//! The `gpspm` persistence handshake on the data path: after its WRITEs the
-//! writer SENDs a [`PersistMsg`] request naming the byte range; the replica's
-//! CPU makes that range persistent (cache-line flush + fence on pmem) and
-//! SENDs back a reply with the same range.
+//! The `gpspm` SEND payload: one 24-byte message, a request from the writer
+//! or the replica's reply. It travels as the payload of an RDMA SEND on the
+//! queue pair that carried the WRITEs, never on the TCP control channel.
 //!
-//! Wire layout (24 bytes, little-endian):
+//! Wire layout (24 bytes, every integer little-endian):
 //!
-//! | offset | size | field |
-//! |---|---|---|
-//! | 0 | 4 | magic `0x5350_4754` ("TGPS") |
-//! | 4 | 2 | kind: 1 = request, 2 = reply |
-//! | 6 | 2 | reserved, 0 |
-//! | 8 | 8 | from: first logical log position of the range |
-//! | 16 | 8 | to: one past its last position |
+//! | offset | size | field | value |
+//! |---|---|---|---|
+//! | 0 | 4 | `magic` | `0x5350_4754` (bytes `54 47 50 53`, "TGPS") |
+//! | 4 | 2 | `kind` | 1 = request (writer → replica), 2 = reply (replica → writer) |
+//! | 6 | 2 | `reserved` | 0 |
+//! | 8 | 8 | `from` | first log position of the range |
+//! | 16 | 8 | `to` | one past its last position, `>= from` |
 
 use std::fmt;
 
+use crate::layout::{tiles, Field};
+
 /// Size of an encoded message.
 pub const PERSIST_MSG_LEN: usize = 24;
-const MAGIC: u32 = 0x5350_4754;
+/// First four bytes of every message (as a little-endian `u32`): "TGPS".
+pub const PERSIST_MSG_MAGIC: u32 = 0x5350_4754;
+const KIND_REQUEST: u16 = 1;
+const KIND_REPLY: u16 = 2;
+
+const MAGIC: Field<4> = Field::at(0);
+const KIND: Field<2> = Field::at(4);
+const RESERVED: Field<2> = Field::at(6);
+const FROM: Field<8> = Field::at(8);
+const TO: Field<8> = Field::at(16);
+const _: () = assert!(tiles(
+    &[
+        MAGIC.span(),
+        KIND.span(),
+        RESERVED.span(),
+        FROM.span(),
+        TO.span()
+    ],
+    PERSIST_MSG_LEN
+));
+const _: () = assert!(PERSIST_MSG_LEN == 24);
 
 /// Request or reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +98,10 @@ impl fmt::Display for PersistMsgError {
                 )
             }
             PersistMsgError::Magic { got } => {
-                write!(f, "gpspm message with magic {got:#x}, expected {MAGIC:#x}")
+                write!(
+                    f,
+                    "gpspm message with magic {got:#x}, expected {PERSIST_MSG_MAGIC:#x}"
+                )
             }
             PersistMsgError::Kind { got } => write!(f, "gpspm message of unknown kind {got}"),
             PersistMsgError::Range { from, to } => {
@@ -93,14 +117,15 @@ impl PersistMsg {
     /// Encodes into 24 bytes.
     pub fn encode(&self) -> [u8; PERSIST_MSG_LEN] {
         let mut b = [0u8; PERSIST_MSG_LEN];
-        b[0..4].copy_from_slice(&MAGIC.to_le_bytes());
-        let kind: u16 = match self.kind {
-            PersistKind::Request => 1,
-            PersistKind::Reply => 2,
+        MAGIC.put_u32(&mut b, PERSIST_MSG_MAGIC);
+        let kind = match self.kind {
+            PersistKind::Request => KIND_REQUEST,
+            PersistKind::Reply => KIND_REPLY,
         };
-        b[4..6].copy_from_slice(&kind.to_le_bytes());
-        b[8..16].copy_from_slice(&self.from.to_le_bytes());
-        b[16..24].copy_from_slice(&self.to.to_le_bytes());
+        KIND.put_u16(&mut b, kind);
+        // RESERVED stays zero.
+        FROM.put_u64(&mut b, self.from);
+        TO.put_u64(&mut b, self.to);
         b
     }
 
@@ -109,21 +134,24 @@ impl PersistMsg {
     /// # Errors
     /// [`PersistMsgError`] naming what is wrong.
     pub fn decode(b: &[u8]) -> Result<Self, PersistMsgError> {
-        let b: &[u8; PERSIST_MSG_LEN] = b
-            .try_into()
-            .map_err(|_| PersistMsgError::Length { got: b.len() })?;
-        let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"));
-        let magic = u32::from_le_bytes(b[0..4].try_into().expect("4 bytes"));
-        if magic != MAGIC {
+        if b.len() != PERSIST_MSG_LEN {
+            return Err(PersistMsgError::Length { got: b.len() });
+        }
+        // `b` is PERSIST_MSG_LEN bytes, which the fields tile (asserted
+        // above), so no read falls back to the default.
+        let u16_at = |f: Field<2>| u16::from_le_bytes(f.get(b).unwrap_or_default());
+        let u64_at = |f: Field<8>| u64::from_le_bytes(f.get(b).unwrap_or_default());
+        let magic = u32::from_le_bytes(MAGIC.get(b).unwrap_or_default());
+        if magic != PERSIST_MSG_MAGIC {
             return Err(PersistMsgError::Magic { got: magic });
         }
-        let kind = u16::from_le_bytes([b[4], b[5]]);
-        let kind = match (kind, b[6], b[7]) {
-            (1, 0, 0) => PersistKind::Request,
-            (2, 0, 0) => PersistKind::Reply,
+        let kind = u16_at(KIND);
+        let kind = match (kind, u16_at(RESERVED)) {
+            (KIND_REQUEST, 0) => PersistKind::Request,
+            (KIND_REPLY, 0) => PersistKind::Reply,
             _ => return Err(PersistMsgError::Kind { got: kind }),
         };
-        let (from, to) = (u64_at(8), u64_at(16));
+        let (from, to) = (u64_at(FROM), u64_at(TO));
         if from > to {
             return Err(PersistMsgError::Range { from, to });
         }
@@ -145,6 +173,21 @@ mod tests {
             };
             assert_eq!(PersistMsg::decode(&m.encode()), Ok(m));
         }
+    }
+
+    #[test]
+    fn layout_is_the_documented_one() {
+        let b = PersistMsg {
+            kind: PersistKind::Reply,
+            from: 0x0102_0304_0506_0708,
+            to: 0x1112_1314_1516_1718,
+        }
+        .encode();
+        assert_eq!(&b[0..4], b"TGPS", "magic");
+        assert_eq!(&b[4..6], &[2, 0], "kind reply");
+        assert_eq!(&b[6..8], &[0, 0], "reserved");
+        assert_eq!(&b[8..16], &0x0102_0304_0506_0708u64.to_le_bytes(), "from");
+        assert_eq!(&b[16..24], &0x1112_1314_1516_1718u64.to_le_bytes(), "to");
     }
 
     #[test]

@@ -1,10 +1,13 @@
-//! The replica side of `gpspm` (moves to `crate::gpspm` with the wire
-//! clean-up).
+//! The replica side of `gpspm`: on a connected queue pair, receive a
+//! [`PersistMsg`] request, make its range persistent, SEND the reply.
+//!
+//! The writer side (posting the request after the WRITEs and reaping the
+//! reply) is in [`crate::mirror`]; the message layout is in [`super::msg`].
 
 use std::fmt;
 use std::time::Duration;
 
-use crate::gpspm::{PersistKind, PersistMsg, PERSIST_MSG_LEN};
+use super::msg::{PersistKind, PersistMsg, PERSIST_MSG_LEN};
 use crate::verbs::{Access, AlignedBuf, MemoryRegion, Op, QueuePair, VerbsError};
 
 /// The replica side of `gpspm`: answers persist requests on one queue pair.

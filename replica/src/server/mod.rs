@@ -1,0 +1,209 @@
+//! The replica daemon's server: it checks its region at start, then serves
+//! one thread per control connection (at most `max_sessions`).
+//!
+//! - `region.rs`: what the region holds at start, rewound to its intact tail.
+//! - `admission.rs`: admitting writers and fencing older epochs.
+//! - `session.rs`: one control connection, from handshake to close.
+//! - `seal.rs`: sealing a stream at an epoch and tail.
+//! - `gpspm.rs`: serving a `gpspm` writer's persist requests.
+//!
+//! Admission is serialised: a writer with a newer epoch is recorded in the
+//! epoch file, every queue pair of an older epoch is moved to the error
+//! state (a QP in error executes no remote access), and the region is
+//! registered anew (a new rkey), all before the new writer gets its
+//! `Accept`. A writer's QP is dropped when its control connection closes.
+
+mod admission;
+mod gpspm;
+mod region;
+mod seal;
+mod session;
+
+use std::fmt;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use fabric::verbs::{Context, ProtectionDomain, VerbsError};
+use fabric::wire::{Channel, Message, Reject, RejectCode};
+
+pub use crate::settings::Settings;
+
+use self::admission::{Admission, AdmitError};
+use self::region::{adopt, inspect_region};
+use crate::epoch;
+use crate::replay::{self, Progress};
+
+/// Why the replica could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The epoch file.
+    Epoch(epoch::EpochFileError),
+    /// The region could not be opened or holds something else.
+    Region {
+        /// The region.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// The device.
+    Verbs(VerbsError),
+    /// The listen address.
+    Listen {
+        /// The address.
+        address: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServeError::Epoch(e) => write!(f, "{e}"),
+            ServeError::Region { path, reason } => write!(f, "region {}: {reason}", path.display()),
+            ServeError::Verbs(e) => write!(f, "{e}"),
+            ServeError::Listen { address, source } => {
+                write!(f, "cannot listen on {address}: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ServeError {}
+
+/// What the accept loop and every session thread share.
+struct Inner {
+    s: Settings,
+    pd: ProtectionDomain,
+    admission: Mutex<Admission>,
+    replay: Arc<replay::Shared>,
+    sessions: AtomicUsize,
+}
+
+/// Locks `m`, ignoring poisoning: a session thread that panicked does not
+/// stop the others.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A bound, ready replica.
+pub struct Replica {
+    inner: Arc<Inner>,
+    listener: TcpListener,
+}
+
+impl fmt::Debug for Replica {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Replica")
+            .field("listen", &self.listener.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replica {
+    /// Loads the epoch file, checks the region, opens the device and binds
+    /// the control address.
+    ///
+    /// # Errors
+    /// [`ServeError`] saying what is wrong and what to do.
+    pub fn bind(s: Settings) -> Result<Self, ServeError> {
+        let mut ep = epoch::load(&s.epoch_file).map_err(ServeError::Epoch)?;
+        let progress = inspect_region(&s, &ep)?;
+        if let Some(adopted) = progress.as_ref().and_then(|p| adopt(&ep, p)) {
+            tracing::warn!(epoch = adopted.epoch, "the epoch file did not name the region's log (a crash during the first admission?): adopting it");
+            epoch::store(&s.epoch_file, &adopted).map_err(ServeError::Epoch)?;
+            ep = adopted;
+        }
+        let ctx = Context::open(&s.device, s.port).map_err(ServeError::Verbs)?;
+        let pd = ProtectionDomain::new(&ctx).map_err(ServeError::Verbs)?;
+        let listener = TcpListener::bind(&s.listen).map_err(|source| ServeError::Listen {
+            address: s.listen.clone(),
+            source,
+        })?;
+        let admitted = u32::try_from(ep.epoch).unwrap_or(u32::MAX);
+        let replay = Arc::new(replay::Shared {
+            progress: Mutex::new(Some(progress.unwrap_or_else(|| Progress::fresh(admitted)))),
+            moved: std::sync::Condvar::new(),
+        });
+        let inner = Arc::new(Inner {
+            admission: Mutex::new(Admission {
+                epoch: ep,
+                mr: None,
+                writers: Vec::new(),
+                next_id: 1,
+            }),
+            s,
+            pd,
+            replay,
+            sessions: AtomicUsize::new(0),
+        });
+        if inner.replay.get().is_some_and(|p| p.uuid.is_some()) {
+            inner
+                .register_region(&mut lock(&inner.admission))
+                .map_err(|e| match e {
+                    AdmitError::Verbs(v) => ServeError::Verbs(v),
+                    AdmitError::Other(reason) => ServeError::Region {
+                        path: inner.s.region.clone(),
+                        reason,
+                    },
+                })?;
+        }
+        Ok(Replica { inner, listener })
+    }
+
+    /// The bound control address.
+    ///
+    /// # Errors
+    /// The OS error.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until the process ends: the replay thread, and a thread per
+    /// control connection.
+    pub fn run(self) {
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let (path, shared, idle, stop) = (
+                self.inner.s.region.clone(),
+                Arc::clone(&self.inner.replay),
+                self.inner.s.replay_idle,
+                Arc::clone(&stop),
+            );
+            std::thread::Builder::new()
+                .name("tg-replay".into())
+                .spawn(move || replay::run(&path, &shared, idle, &stop))
+                .expect("spawn replay thread");
+        }
+        for conn in self.listener.incoming() {
+            let stream = match conn {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            };
+            let inner = Arc::clone(&self.inner);
+            if inner.sessions.fetch_add(1, Ordering::AcqRel) >= inner.s.max_sessions {
+                inner.sessions.fetch_sub(1, Ordering::AcqRel);
+                tracing::warn!(peer = ?stream.peer_addr().ok(), max = inner.s.max_sessions, "too many control connections; refusing");
+                let mut ch = Channel::new(stream);
+                let _ = ch.send(&Message::Reject(Reject::new(
+                    RejectCode::Internal,
+                    "replica busy: too many control connections",
+                )));
+                continue;
+            }
+            std::thread::spawn(move || {
+                let peer = stream.peer_addr().ok();
+                if let Err(e) = inner.session(stream) {
+                    tracing::warn!(?peer, error = %e, "control session ended");
+                }
+                inner.sessions.fetch_sub(1, Ordering::AcqRel);
+            });
+        }
+    }
+}

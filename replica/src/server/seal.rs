@@ -1,0 +1,64 @@
+//! Sealing a stream: wait until replay holds the sealed tail, record the
+//! seal in the epoch file, and fence every queue pair of the sealed epoch.
+
+use std::sync::PoisonError;
+use std::time::{Duration, Instant};
+
+use fabric::wire::{Message, Reject, RejectCode, SealPoint};
+
+use super::admission::fence_writers;
+use super::{lock, Inner};
+use crate::epoch;
+
+impl Inner {
+    /// Seals `point.epoch` once replay has reached `point.tail`.
+    pub(super) fn seal(&self, point: SealPoint) -> Message {
+        let deadline = Instant::now() + self.s.control_timeout;
+        let mut g = lock(&self.replay.progress);
+        loop {
+            let at = g.map_or(0, |p| p.cursor.pos);
+            if at >= point.tail {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Message::Reject(Reject::new(
+                    RejectCode::Internal,
+                    format!(
+                        "cannot seal at {}: replica holds only up to {at}",
+                        point.tail
+                    ),
+                ));
+            }
+            g = self
+                .replay
+                .moved
+                .wait_timeout(g, left.min(Duration::from_millis(50)))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        drop(g);
+        let mut a = lock(&self.admission);
+        if point.epoch != a.epoch.epoch {
+            return Message::Reject(Reject::new(
+                RejectCode::StaleEpoch,
+                format!(
+                    "seal for epoch {} but epoch {} is admitted",
+                    point.epoch, a.epoch.epoch
+                ),
+            ));
+        }
+        a.epoch.sealed = true;
+        if let Err(e) = epoch::store(&self.s.epoch_file, &a.epoch) {
+            return Message::Reject(Reject::new(RejectCode::Internal, e.to_string()));
+        }
+        // Nothing of a sealed epoch may land after its seal: a hung host
+        // that resumes still holds a connected QP and the rkey. Stop every
+        // QP of this epoch (the sealing writer's too: it is done) and
+        // revoke the rkey; the next epoch's admission registers anew.
+        fence_writers(&mut a, point.epoch.saturating_add(1), "its epoch is sealed");
+        a.mr = None;
+        tracing::info!(epoch = point.epoch, tail = point.tail, "stream sealed");
+        Message::Sealed(point)
+    }
+}

@@ -1,0 +1,67 @@
+//! What `tg-replica serve` runs with, from the YAML config.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fabric::auth::AllowList;
+use fabric::config::Config;
+use fabric::settings::{self, SettingsError};
+use fabric::verbs::QpConfig;
+use fabric::wire::{Geometry, PersistenceMode};
+
+/// What `tg-replica serve` runs with.
+#[derive(Debug)]
+pub struct Settings {
+    /// Control address.
+    pub listen: String,
+    /// The replica's region.
+    pub region: PathBuf,
+    /// The epoch file.
+    pub epoch_file: PathBuf,
+    /// Admitted writers and their keys.
+    pub allow: AllowList,
+    /// RDMA device.
+    pub device: String,
+    /// Its port.
+    pub port: u8,
+    /// Queue pair parameters.
+    pub qp: QpConfig,
+    /// Persistence mode (must equal the writers').
+    pub persistence: PersistenceMode,
+    /// The ring geometry writers must have.
+    pub geometry: Geometry,
+    /// Bound on each handshake read/write and on a seal's wait.
+    pub control_timeout: Duration,
+    /// Most concurrent control connections.
+    pub max_sessions: usize,
+    /// Replay poll interval when idle.
+    pub replay_idle: Duration,
+}
+
+impl Settings {
+    /// From a validated config with a `replica` section.
+    ///
+    /// # Errors
+    /// [`SettingsError`] naming the setting.
+    pub fn from_config(cfg: &Config) -> Result<Self, SettingsError> {
+        let r = cfg.replica.as_ref().ok_or(SettingsError::Missing {
+            field: "replica",
+            reason: "for tg-replica",
+        })?;
+        let allow = AllowList::load(&r.allow).map_err(SettingsError::AllowList)?;
+        Ok(Settings {
+            listen: r.listen.clone(),
+            region: r.region.clone(),
+            epoch_file: r.epoch_file.clone(),
+            allow,
+            device: settings::device_name(&cfg.device)?,
+            port: u8::try_from(cfg.device.port).unwrap_or(1),
+            qp: settings::qp_config(cfg),
+            persistence: cfg.persistence,
+            geometry: settings::log_geometry(cfg.log.size_bytes)?,
+            control_timeout: cfg.control_timeout(),
+            max_sessions: 16,
+            replay_idle: Duration::from_millis(1),
+        })
+    }
+}
