@@ -6,6 +6,7 @@
 //! status and seal requests on the control channel. Its CPU is not on the
 //! data path in `apm` mode; in `gpspm` mode it persists ranges on request.
 //!
+//! - [`config`]: the `replica:` section of the config file and its checks.
 //! - [`server`]: admission, fencing, sessions.
 //! - [`replay`]: scanning the mirror and applying it.
 //! - [`epoch`]: the durable record of the highest admitted epoch.
@@ -13,6 +14,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod digest;
 pub mod epoch;
 #[cfg(test)]

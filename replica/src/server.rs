@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use fabric::auth::AllowList;
-use fabric::config::Config;
 use fabric::mirror::GpspmResponder;
 use fabric::replicated::RegionMemory;
 use fabric::settings::{self, SettingsError};
@@ -28,6 +27,7 @@ use fabric::wire::{
 };
 use logcore::{Control, CreateOptions, Image, Log, Region, RegionKind, MAGIC};
 
+use crate::config::ValidatedReplicaConfig;
 use crate::epoch::{self, EpochState};
 use crate::replay::{self, Damage, Progress};
 
@@ -61,12 +61,13 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// From a validated config with a `replica` section.
+    /// From a validated config with a `replica` section, every writer's key
+    /// loaded.
     ///
     /// # Errors
     /// [`SettingsError`] naming the setting.
-    pub fn from_config(cfg: &Config) -> Result<Self, SettingsError> {
-        let r = cfg.replica.as_ref().ok_or(SettingsError::Missing {
+    pub fn from_config(cfg: &ValidatedReplicaConfig) -> Result<Self, SettingsError> {
+        let r = cfg.replica().ok_or(SettingsError::Missing {
             field: "replica",
             reason: "for tg-replica",
         })?;
@@ -77,8 +78,8 @@ impl Settings {
             epoch_file: r.epoch_file.clone(),
             allow,
             device: settings::device_name(&cfg.device)?,
-            port: u8::try_from(cfg.device.port).unwrap_or(1),
-            qp: settings::qp_config(cfg),
+            port: cfg.port(),
+            qp: cfg.qp_config(),
             persistence: cfg.persistence,
             geometry: settings::log_geometry(cfg.log.size_bytes)?,
             control_timeout: cfg.control_timeout(),
