@@ -84,6 +84,22 @@ fn base_configs_are_valid() {
 }
 
 #[test]
+fn qp_defaults_are_the_canonical_ones() {
+    // Bounded RNR retry (7 would retry forever) and a RoCE-safe MTU; the
+    // config takes them from `verbs::QpConfig::default()`, so a queue pair
+    // built without a config gets the same.
+    let q = QpConfig::default();
+    assert_eq!(
+        (q.path_mtu, q.max_inline, q.rnr_retry),
+        (1024, 64, 6),
+        "{q:?}"
+    );
+    let v = fabric::verbs::QpConfig::default();
+    let c = load(BASE).unwrap().qp_config();
+    assert_eq!(c, v, "a config without `qp` builds the verbs defaults");
+}
+
+#[test]
 fn control_port_zero_names_the_replica_index() {
     expect_issue(
         &with(BASE, "10.0.0.3:7471", "10.0.0.3:0"),

@@ -1,4 +1,8 @@
 //! The `qp` section: reliable-connected queue-pair parameters.
+//!
+//! Its defaults are [`verbs::QpConfig::default`]'s (one source for both: a
+//! program that builds a queue pair without a config gets what a config
+//! without `qp` gets), widened to the config's types.
 
 use serde::Deserialize;
 
@@ -60,35 +64,50 @@ pub struct QpConfig {
     pub ships_in_flight: u32,
 }
 
+/// The verbs defaults every `default_*` below reads.
+fn verbs_default() -> verbs::QpConfig {
+    verbs::QpConfig::default()
+}
+
+fn mtu_bytes(mtu: Mtu) -> u32 {
+    match mtu {
+        Mtu::Mtu256 => 256,
+        Mtu::Mtu512 => 512,
+        Mtu::Mtu1024 => 1024,
+        Mtu::Mtu2048 => 2048,
+        Mtu::Mtu4096 => 4096,
+    }
+}
+
 fn default_path_mtu() -> u32 {
-    1024
+    mtu_bytes(verbs_default().path_mtu)
 }
 fn default_timeout() -> u32 {
-    14
+    verbs_default().timeout.into()
 }
 fn default_retry() -> u32 {
-    7
+    verbs_default().retry_count.into()
 }
 fn default_rnr_retry() -> u32 {
-    6
+    verbs_default().rnr_retry.into()
 }
 fn default_min_rnr_timer() -> u32 {
-    12
+    verbs_default().min_rnr_timer.into()
 }
 fn default_max_send_wr() -> u32 {
-    256
+    verbs_default().max_send_wr
 }
 fn default_max_recv_wr() -> u32 {
-    64
+    verbs_default().max_recv_wr
 }
 fn default_max_inline() -> u32 {
-    64
+    verbs_default().max_inline
 }
 fn default_max_rd_atomic() -> u32 {
-    16
+    verbs_default().max_rd_atomic.into()
 }
 fn default_ships_in_flight() -> u32 {
-    1
+    verbs_default().ships_in_flight.into()
 }
 
 impl Default for QpConfig {
@@ -164,8 +183,9 @@ impl QpConfig {
                 ),
             );
         }
+        let defaults = verbs_default();
         verbs::QpConfig {
-            path_mtu: path_mtu.unwrap_or(Mtu::Mtu1024),
+            path_mtu: path_mtu.unwrap_or(defaults.path_mtu),
             timeout,
             retry_count,
             rnr_retry,
@@ -176,9 +196,9 @@ impl QpConfig {
             max_recv_wr: self.max_recv_wr,
             max_inline: self.max_inline,
             gid_index: device.gid_index,
-            traffic_class: device.traffic_class.unwrap_or(0),
+            traffic_class: device.traffic_class.unwrap_or(defaults.traffic_class),
             service_level: device.service_level,
-            hop_limit: device.hop_limit.unwrap_or(64),
+            hop_limit: device.hop_limit.unwrap_or(defaults.hop_limit),
         }
     }
 }
