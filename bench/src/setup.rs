@@ -5,7 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use fabric::config::{Config, ConfigError};
+use closure::config::{HostConfig, ValidatedHostConfig};
+use fabric::config::ConfigError;
 use fabric::replicated::{ReplicatedLog, ReplicationOptions};
 use logcore::{CreateOptions, Log, OpenError, RegionKind};
 use serde_json::{json, Value};
@@ -14,7 +15,7 @@ use serde_json::{json, Value};
 #[derive(Debug)]
 pub(crate) struct Loaded {
     pub(crate) path: PathBuf,
-    pub(crate) cfg: Config,
+    pub(crate) cfg: ValidatedHostConfig,
     opts: ReplicationOptions,
     log_path: PathBuf,
 }
@@ -35,10 +36,14 @@ fn config_error(e: &ConfigError) -> String {
     }
 }
 
-/// Reads and validates the writer side of the config at `cfg_path`.
+/// Reads and validates the writer side of the config at `cfg_path` (and its
+/// `closure` section: a host with a closure beats the heartbeat it bounds).
 pub(crate) fn load(cfg_path: &Path) -> Result<Loaded, String> {
-    let cfg = Config::from_yaml_file(cfg_path).map_err(|e| config_error(&e))?;
-    let opts = fabric::settings::replication_options(&cfg)
+    let cfg = HostConfig::from_yaml_file(cfg_path).map_err(|e| config_error(&e))?;
+    let heartbeat = cfg
+        .closure()
+        .map(closure::config::ClosureSettings::heartbeat);
+    let opts = fabric::settings::replication_options(&cfg, heartbeat)
         .map_err(|e| format!("{}: {e}", cfg_path.display()))?;
     let log_path = cfg.log.path.clone().ok_or_else(|| {
         format!(
@@ -110,7 +115,7 @@ fn first_line(path: &str, key: &str) -> Option<String> {
 }
 
 /// Machine, kernel, device and versions, for the JSON and the plots.
-pub(crate) fn environment(cfg: &Config, rl: &ReplicatedLog) -> Value {
+pub(crate) fn environment(cfg: &ValidatedHostConfig, rl: &ReplicatedLog) -> Value {
     json!({
         "tailguard_version": env!("CARGO_PKG_VERSION"),
         "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned()).unwrap_or_default(),

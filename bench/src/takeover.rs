@@ -16,9 +16,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use closure::config::ValidatedHostConfig;
 use closure::options::ClosureOptions;
 use closure::standby::{ShipFrom, Standby};
-use fabric::config::Config;
 use fabric::replicated::ReplicatedLog;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
@@ -44,7 +44,7 @@ fn ns(d: Duration) -> u64 {
 }
 
 pub(crate) fn run(
-    cfg: &Config,
+    cfg: &ValidatedHostConfig,
     cfg_path: &Path,
     rl: &ReplicatedLog,
     tails: &[u64],

@@ -5,7 +5,9 @@
 //! resources, seals the epoch locally and on the replicas, and runs the
 //! restart command.
 //!
-//! - [`options`]: the `closure:` config section as runtime options.
+//! - [`config`]: the `closure:` section of the config file, its defaults
+//!   and checks.
+//! - [`options`]: that section and the writer's settings as runtime options.
 //! - [`isolation`]: core pinning, memory locking, OOM protection.
 //! - [`standby`]: the pre-established mapping, registration and mirrors.
 //! - [`liveness`]: judging the host (pidfd, heartbeat, clean shutdown).
@@ -14,6 +16,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod config;
 pub mod daemon;
 pub mod error;
 pub mod isolation;

@@ -1,13 +1,13 @@
-//! From a validated config to what the daemon runs with.
+//! From a validated config (its `closure` section checked by
+//! [`crate::config`]) to what the daemon runs with, keys loaded.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use fabric::config::Config;
 use fabric::replicated::{ConnectOptions, ReplicaSpec};
 use fabric::settings::{self, SettingsError};
-use fabric::wire::WriterName;
 
+use crate::config::{HostConfig, ValidatedHostConfig};
 use crate::error::ClosureError;
 
 /// Everything `tg-closure` needs, keys loaded.
@@ -46,7 +46,7 @@ impl ClosureOptions {
     /// [`ClosureError::Config`], [`ClosureError::NoClosureSection`],
     /// [`ClosureError::Settings`] (device lookup, key file).
     pub fn from_file(path: &Path) -> Result<Self, ClosureError> {
-        let cfg = Config::from_yaml_file(path).map_err(ClosureError::Config)?;
+        let cfg = HostConfig::from_yaml_file(path).map_err(ClosureError::Config)?;
         Self::from_config(&cfg, path)
     }
 
@@ -54,10 +54,9 @@ impl ClosureOptions {
     ///
     /// # Errors
     /// As [`ClosureOptions::from_file`].
-    pub fn from_config(cfg: &Config, path: &Path) -> Result<Self, ClosureError> {
+    pub fn from_config(cfg: &ValidatedHostConfig, path: &Path) -> Result<Self, ClosureError> {
         let c = cfg
-            .closure
-            .as_ref()
+            .closure()
             .ok_or_else(|| ClosureError::NoClosureSection {
                 path: path.to_owned(),
             })?;
@@ -67,20 +66,6 @@ impl ClosureOptions {
                 source,
             })
         })?;
-        let writer = WriterName::new(c.name.clone()).map_err(|_| {
-            ClosureError::Settings(SettingsError::Missing {
-                field: "closure.name",
-                reason: "as a valid writer name",
-            })
-        })?;
-        let log_path =
-            cfg.log
-                .path
-                .clone()
-                .ok_or(ClosureError::Settings(SettingsError::Missing {
-                    field: "log.path",
-                    reason: "for the closure (the host's log)",
-                }))?;
         let replicas = cfg
             .replicas
             .iter()
@@ -91,21 +76,21 @@ impl ClosureOptions {
             })
             .collect();
         Ok(ClosureOptions {
-            log_path,
+            log_path: c.log_path.clone(),
             device: settings::device_name(&cfg.device).map_err(ClosureError::Settings)?,
-            port: u8::try_from(cfg.device.port).unwrap_or(1),
+            port: cfg.port(),
             connect: ConnectOptions {
-                writer,
-                qp: settings::qp_config(cfg),
+                writer: c.name.clone(),
+                qp: cfg.qp_config(),
                 persistence: cfg.persistence,
                 op_timeout: settings::defaults::OP_TIMEOUT,
                 connect_timeout: cfg.control_timeout(),
             },
             replicas,
             cores: c.cores.clone(),
-            heartbeat_timeout: Duration::from_millis(c.heartbeat_timeout_ms),
-            poll_interval: Duration::from_millis(c.poll_interval_ms),
-            keepalive: Duration::from_millis(c.keepalive_ms),
+            heartbeat_timeout: c.heartbeat_timeout,
+            poll_interval: c.poll_interval,
+            keepalive: c.keepalive,
             restart: c.restart.clone(),
             realtime_priority: c.realtime_priority,
             kill_hung_host: c.kill_hung_host,

@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::config::AllowedWriter;
 use crate::wire::{WriterName, MAC_LEN, NONCE_LEN};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -229,6 +228,19 @@ pub fn random_nonce() -> io::Result<[u8; NONCE_LEN]> {
     let mut n = [0u8; NONCE_LEN];
     fs::File::open("/dev/urandom")?.read_exact(&mut n)?;
     Ok(n)
+}
+
+/// One allow-list entry: a writer and the file of the key it shares with
+/// this replica (an entry of the replica config's `allow` list, read by
+/// `replica::config`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct AllowedWriter {
+    /// The writer's name (its `name` setting). Required.
+    pub name: String,
+    /// The key shared with that writer. Required; relative to the config
+    /// file's directory.
+    pub key_file: PathBuf,
 }
 
 /// The replica's admission list: each writer name with its key.

@@ -1,15 +1,18 @@
-//! From a validated [`Config`] to what the runtime takes: the device, queue
-//! pair parameters, the log geometry, and a writer's [`ReplicationOptions`].
-//! `Config::validate` has checked every bound, so the narrowing here is
-//! lossless; what can still fail (a device to look up, a key file to read)
+//! From a [`ValidatedConfig`] to what the runtime takes: the device, the log
+//! geometry, and a writer's [`ReplicationOptions`]. [`Config::validate`] has
+//! checked every bound and narrowed the numbers (the queue-pair parameters
+//! are [`ValidatedConfig::qp_config`]); what can still fail here (a device
+//! to look up, a key file to read, a role the file does not describe)
 //! fails with a message naming the setting.
+//!
+//! [`Config::validate`]: crate::config::Config::validate
 
 use std::fmt;
 
 use crate::auth::{AllowListError, KeyError};
-use crate::config::{CommitPolicy as CfgCommit, Config, DeviceConfig};
-use crate::replicated::{CommitPolicy, ReplicaSpec, ReplicationOptions};
-use crate::verbs::{self, Mtu, QpConfig, VerbsError};
+use crate::config::{CommitPolicy as CfgCommit, DeviceConfig, Section, ValidatedConfig};
+use crate::replicated::{CommitPolicy, Heartbeat, ReplicaSpec, ReplicationOptions};
+use crate::verbs::{self, VerbsError};
 use crate::wire::Geometry;
 
 /// Why a config could not be turned into runtime settings.
@@ -86,32 +89,6 @@ pub fn device_name(d: &DeviceConfig) -> Result<String, SettingsError> {
     verbs::device_for_netdev(&netdev).map_err(SettingsError::Device)
 }
 
-fn narrow(v: u32) -> u8 {
-    u8::try_from(v).unwrap_or(u8::MAX)
-}
-
-/// Queue pair parameters from `qp` and `device`.
-pub fn qp_config(cfg: &Config) -> QpConfig {
-    let q = &cfg.qp;
-    let d = &cfg.device;
-    QpConfig {
-        path_mtu: Mtu::from_bytes(q.path_mtu).unwrap_or(Mtu::Mtu1024),
-        timeout: narrow(q.timeout),
-        retry_count: narrow(q.retry_count),
-        rnr_retry: narrow(q.rnr_retry),
-        min_rnr_timer: narrow(q.min_rnr_timer),
-        max_rd_atomic: narrow(q.max_rd_atomic),
-        ships_in_flight: narrow(q.ships_in_flight),
-        max_send_wr: q.max_send_wr,
-        max_recv_wr: q.max_recv_wr,
-        max_inline: q.max_inline,
-        gid_index: d.gid_index,
-        traffic_class: d.traffic_class.map_or(0, narrow),
-        service_level: narrow(d.service_level),
-        hop_limit: d.hop_limit.map_or(64, narrow),
-    }
-}
-
 /// The ring geometry every node of a log of `size_bytes` uses (what
 /// `logcore` formats a region of that size with).
 ///
@@ -146,9 +123,16 @@ pub mod defaults {
 
 /// A writer's replication options, with every replica's key loaded.
 ///
+/// `heartbeat` is what the host beats for its closure, when it has one
+/// (`closure::config::ClosureSettings::heartbeat`, from the file's
+/// `closure` section); `None` keeps no heartbeat.
+///
 /// # Errors
 /// [`SettingsError`] naming the setting.
-pub fn replication_options(cfg: &Config) -> Result<ReplicationOptions, SettingsError> {
+pub fn replication_options<R: Section, C: Section>(
+    cfg: &ValidatedConfig<R, C>,
+    heartbeat: Option<Heartbeat>,
+) -> Result<ReplicationOptions, SettingsError> {
     let writer = cfg.name.clone().ok_or(SettingsError::Missing {
         field: "name",
         reason: "on a writer",
@@ -174,8 +158,8 @@ pub fn replication_options(cfg: &Config) -> Result<ReplicationOptions, SettingsE
     Ok(ReplicationOptions {
         writer,
         device: device_name(&cfg.device)?,
-        port: narrow(cfg.device.port),
-        qp: qp_config(cfg),
+        port: cfg.port(),
+        qp: cfg.qp_config(),
         persistence: cfg.persistence,
         policy,
         replicas,
@@ -184,10 +168,7 @@ pub fn replication_options(cfg: &Config) -> Result<ReplicationOptions, SettingsE
         commit_timeout: defaults::COMMIT_TIMEOUT,
         backoff_min: defaults::BACKOFF_MIN,
         backoff_max: defaults::BACKOFF_MAX,
-        heartbeat: cfg.closure.as_ref().map(|c| crate::replicated::Heartbeat {
-            every: std::time::Duration::from_millis(c.heartbeat_interval_ms),
-            closure_timeout: std::time::Duration::from_millis(c.heartbeat_timeout_ms),
-        }),
+        heartbeat,
     })
 }
 

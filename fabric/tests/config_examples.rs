@@ -1,9 +1,15 @@
-//! Every example in `configs/` parses and validates.
+//! Every example in `configs/` parses and validates as a writer reads it
+//! (its `replica` and `closure` sections are checked by their crates'
+//! `tests/config_examples.rs`).
 
 use std::path::PathBuf;
 
-use fabric::config::{CommitPolicy, Config, LinkLayerHint};
+use fabric::config::{CommitPolicy, Config, ConfigError, LinkLayerHint, ValidatedConfig};
 use fabric::wire::PersistenceMode;
+
+fn load(path: PathBuf) -> Result<ValidatedConfig, ConfigError> {
+    Config::from_yaml_file(path)
+}
 
 fn configs_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../configs")
@@ -17,7 +23,7 @@ fn every_example_config_parses_and_validates() {
         if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
             continue;
         }
-        if let Err(e) = Config::from_yaml_file(&path) {
+        if let Err(e) = load(path.clone()) {
             panic!("{e}");
         }
         checked.push(path.file_name().unwrap().to_string_lossy().into_owned());
@@ -33,7 +39,7 @@ fn every_example_config_parses_and_validates() {
 
 #[test]
 fn rxe_loopback_describes_both_sides() {
-    let c = Config::from_yaml_file(configs_dir().join("rxe-loopback.yaml")).unwrap();
+    let c = load(configs_dir().join("rxe-loopback.yaml")).unwrap();
     assert_eq!(c.name.as_deref(), Some("host-a"));
     assert_eq!(c.device.name.as_deref(), Some("rxe0"));
     assert_eq!(c.device.link_layer, Some(LinkLayerHint::Roce));
@@ -41,14 +47,12 @@ fn rxe_loopback_describes_both_sides() {
     assert_eq!(c.persistence, PersistenceMode::Apm);
     assert_eq!(c.commit, CommitPolicy::Sync { acks: Some(1) });
     assert_eq!(c.required_acks(), Some(1));
-    let r = c.replica.as_ref().unwrap();
-    assert_eq!(r.allow[0].name, "host-a");
-    assert_eq!(r.region, PathBuf::from("/dev/dax0.0"));
+    assert!(c.replica.is_some() && c.closure.is_some());
 }
 
 #[test]
 fn infiniband_example_uses_gpspm_and_two_of_three() {
-    let c = Config::from_yaml_file(configs_dir().join("infiniband.yaml")).unwrap();
+    let c = load(configs_dir().join("infiniband.yaml")).unwrap();
     assert_eq!(c.device.link_layer, Some(LinkLayerHint::Infiniband));
     assert_eq!(c.persistence, PersistenceMode::Gpspm);
     assert_eq!(c.replicas.len(), 3);
@@ -59,24 +63,8 @@ fn infiniband_example_uses_gpspm_and_two_of_three() {
 
 #[test]
 fn roce_example_selects_by_netdev_with_traffic_class() {
-    let c = Config::from_yaml_file(configs_dir().join("roce-two-node.yaml")).unwrap();
+    let c = load(configs_dir().join("roce-two-node.yaml")).unwrap();
     assert_eq!(c.device.netdev.as_deref(), Some("eth1"));
     assert_eq!(c.device.traffic_class, Some(106));
-    // primary-a, its closure, and the standby primary-c.
-    assert_eq!(c.replica.as_ref().unwrap().allow.len(), 3);
-    assert_eq!(c.closure.unwrap().cores, vec![2, 3]);
-}
-
-#[test]
-fn rxe_example_has_a_closure_on_the_allow_list() {
-    let c = Config::from_yaml_file(configs_dir().join("rxe-loopback.yaml")).unwrap();
-    let closure = c.closure.as_ref().unwrap();
-    assert_eq!(closure.name, "host-a-closure");
-    assert!(c
-        .replica
-        .as_ref()
-        .unwrap()
-        .allow
-        .iter()
-        .any(|a| a.name == closure.name));
+    assert_eq!(c.qp_config().traffic_class, 106);
 }

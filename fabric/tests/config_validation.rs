@@ -1,9 +1,11 @@
-//! Each validation rule of `Config::validate` reports the field path and the
-//! bound; parse errors carry the file and line.
+//! Each validation rule of the writer's part of `Config::validate` reports
+//! the field path and the bound; parse errors carry the file and line. (The
+//! `replica` and `closure` sections' rules are tested in their crates.)
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use fabric::config::{CommitPolicy, Config, ConfigError, QpConfig};
+use fabric::config::{CommitPolicy, Config, ConfigError, QpConfig, ValidatedConfig};
+use fabric::verbs::Mtu;
 
 /// A valid writer-side config; tests replace one line at a time.
 const BASE: &str = "\
@@ -27,7 +29,8 @@ replicas:
     key-file: /k/r1.key
 ";
 
-/// A valid replica-side config.
+/// A valid replica-side config (its `replica` section is the replica
+/// crate's: here it only gives the node a role).
 const REPLICA: &str = "\
 log:
   size-bytes: 67108864
@@ -42,6 +45,15 @@ replica:
       key-file: /k/a.key
 ";
 
+/// Parses and validates as a writer does (the other sections unchecked).
+fn load(yaml: &str) -> Result<ValidatedConfig, ConfigError> {
+    Config::from_yaml_str(yaml)
+}
+
+fn load_file(path: &Path) -> Result<ValidatedConfig, ConfigError> {
+    Config::from_yaml_file(path)
+}
+
 fn with(base: &str, from: &str, to: &str) -> String {
     assert!(base.contains(from), "test bug: {from:?} not in base");
     base.replacen(from, to, 1)
@@ -49,7 +61,7 @@ fn with(base: &str, from: &str, to: &str) -> String {
 
 /// Expects validation to fail with exactly this "field: message" among its issues.
 fn expect_issue(yaml: &str, expected: &str) {
-    match Config::from_yaml_str(yaml) {
+    match load(yaml) {
         Ok(_) => panic!("expected `{expected}`, config was accepted:\n{yaml}"),
         Err(ConfigError::Invalid { errors, .. }) => {
             let all: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
@@ -64,11 +76,27 @@ fn expect_issue(yaml: &str, expected: &str) {
 
 #[test]
 fn base_configs_are_valid() {
-    let c = Config::from_yaml_str(BASE).unwrap();
+    let c = load(BASE).unwrap();
     assert_eq!(c.qp, QpConfig::default());
     assert_eq!(c.device.port, 1);
     assert_eq!(c.control_timeout_ms, 5000);
-    Config::from_yaml_str(REPLICA).unwrap();
+    load(REPLICA).unwrap();
+}
+
+#[test]
+fn qp_defaults_are_the_canonical_ones() {
+    // Bounded RNR retry (7 would retry forever) and a RoCE-safe MTU; the
+    // config takes them from `verbs::QpConfig::default()`, so a queue pair
+    // built without a config gets the same.
+    let q = QpConfig::default();
+    assert_eq!(
+        (q.path_mtu, q.max_inline, q.rnr_retry),
+        (1024, 64, 6),
+        "{q:?}"
+    );
+    let v = fabric::verbs::QpConfig::default();
+    let c = load(BASE).unwrap().qp_config();
+    assert_eq!(c, v, "a config without `qp` builds the verbs defaults");
 }
 
 #[test]
@@ -97,8 +125,8 @@ fn control_address_shapes() {
         &with(BASE, "10.0.0.2:7471", "10.0.0.2:http"),
         "replicas[0].control: port must be a number 1..=65535, got \"http\"",
     );
-    Config::from_yaml_str(&with(BASE, "10.0.0.2:7471", "\"[fd00::2]:7471\"")).unwrap();
-    Config::from_yaml_str(&with(BASE, "10.0.0.2:7471", "r0.example:7471")).unwrap();
+    load(&with(BASE, "10.0.0.2:7471", "\"[fd00::2]:7471\"")).unwrap();
+    load(&with(BASE, "10.0.0.2:7471", "r0.example:7471")).unwrap();
 }
 
 #[test]
@@ -111,7 +139,7 @@ fn device_needs_exactly_one_selector() {
         &with(BASE, "  name: rxe0\n", "  name: rxe0\n  ip: 10.0.0.1\n"),
         "device: set exactly one of `name`, `netdev` or `ip` to select the device, got 2",
     );
-    Config::from_yaml_str(&with(BASE, "  name: rxe0\n", "  ip: \"fd00::1\"\n")).unwrap();
+    load(&with(BASE, "  name: rxe0\n", "  ip: \"fd00::1\"\n")).unwrap();
 }
 
 #[test]
@@ -152,7 +180,7 @@ fn grh_settings_are_roce_only() {
         ),
         "device.traffic-class: applies only to link-layer `roce` (GRH), not `infiniband`",
     );
-    Config::from_yaml_str(&with(
+    load(&with(
         BASE,
         "  name: rxe0\n",
         "  name: rxe0\n  link-layer: roce\n  traffic-class: 106\n",
@@ -212,9 +240,9 @@ fn qp_bounds() {
          12: lower ships-in-flight or raise max-send-wr",
     );
     // 8 with room for it is valid; the default is 1 (one at a time).
-    let eight = Config::from_yaml_str(&qp("ships-in-flight: 8")).expect("ships-in-flight: 8");
+    let eight = load(&qp("ships-in-flight: 8")).expect("ships-in-flight: 8");
     assert_eq!(eight.qp.ships_in_flight, 8);
-    let default = Config::from_yaml_str(BASE).unwrap();
+    let default = load(BASE).unwrap();
     assert_eq!(default.qp.ships_in_flight, 1);
 }
 
@@ -237,9 +265,7 @@ fn commit_policy_bounds() {
         &asynchronous,
         "commit.max-lag-bytes: must be 64..=1099511627776, got 0",
     );
-    let ok =
-        Config::from_yaml_str(&asynchronous.replace("max-lag-bytes: 0", "max-lag-bytes: 1048576"))
-            .unwrap();
+    let ok = load(&asynchronous.replace("max-lag-bytes: 0", "max-lag-bytes: 1048576")).unwrap();
     assert_eq!(
         ok.commit,
         CommitPolicy::Async {
@@ -247,7 +273,7 @@ fn commit_policy_bounds() {
         }
     );
     assert_eq!(ok.required_acks(), None);
-    let all = Config::from_yaml_str(&with(BASE, "  acks: 1\n", "")).unwrap();
+    let all = load(&with(BASE, "  acks: 1\n", "")).unwrap();
     assert_eq!(
         all.required_acks(),
         Some(2),
@@ -289,28 +315,38 @@ fn control_timeout_bounds() {
 }
 
 #[test]
-fn replica_side_rules() {
-    expect_issue(
-        &with(REPLICA, "0.0.0.0:7471", "0.0.0.0:70000"),
-        "replica.listen: port must be 1..=65535, got 70000",
+fn foreign_sections_are_left_to_their_owners() {
+    // A writer does not judge the replica's or the closure's settings (their
+    // crates do, when tg-replica or tg-closure reads the file) ...
+    let foreign =
+        format!("{BASE}replica:\n  listen: nowhere\n  bogus: 1\nclosure:\n  cores: [3, 3]\n");
+    let c = load(&foreign).expect("foreign sections are not the writer's to check");
+    assert!(c.replica.is_some() && c.closure.is_some());
+    // ... but a misspelt section name is nobody's, and refused.
+    let e = load(&format!("{BASE}replicaa:\n  listen: x\n")).unwrap_err();
+    assert!(
+        matches!(&e, ConfigError::Parse { line: Some(19), .. }),
+        "{e}"
     );
-    expect_issue(
-        &with(
-            REPLICA,
-            "  allow:\n    - name: host-a\n      key-file: /k/a.key\n",
-            "  allow: []\n",
-        ),
-        "replica.allow: must list 1..=64 writers, got 0",
-    );
-    let dup = format!("{REPLICA}    - name: host-a\n      key-file: /k/b.key\n");
-    expect_issue(
-        &dup,
-        "replica.allow[1].name: duplicate writer name \"host-a\"",
-    );
-    expect_issue(
-        &with(REPLICA, "region: /dev/dax0.0", "region: \"\""),
-        "replica.region: must not be empty",
-    );
+}
+
+#[test]
+fn the_validated_config_carries_narrowed_values() {
+    let c = load(&with(
+        BASE,
+        "  name: rxe0\n",
+        "  name: rxe0\n  port: 2\n  service-level: 3\n  hop-limit: 9\n",
+    ))
+    .unwrap();
+    assert_eq!(c.port(), 2);
+    assert_eq!(c.writer_name().map(|w| w.as_str()), Some("host-a"));
+    let qp = c.qp_config();
+    assert_eq!(qp.path_mtu, Mtu::Mtu1024);
+    assert_eq!(qp.service_level, 3);
+    assert_eq!(qp.hop_limit, 9);
+    assert_eq!(u32::from(qp.rnr_retry), c.qp.rnr_retry);
+    assert_eq!(qp.max_inline, c.qp.max_inline);
+    assert!(load(REPLICA).unwrap().writer_name().is_none());
 }
 
 #[test]
@@ -320,7 +356,7 @@ fn all_issues_are_reported_at_once() {
         "path-mtu: 1024",
         "path-mtu: 1",
     );
-    let Err(ConfigError::Invalid { errors, .. }) = Config::from_yaml_str(&yaml) else {
+    let Err(ConfigError::Invalid { errors, .. }) = load(&yaml) else {
         panic!("expected validation errors");
     };
     assert!(
@@ -343,7 +379,7 @@ fn unknown_keys_and_bad_values_are_parse_errors_with_a_line() {
         (format!("{BASE}persistence: fast\n"), 19),
         (with(BASE, "  policy: sync\n", "  policy: eventually\n"), 10),
     ] {
-        match Config::from_yaml_str(&yaml) {
+        match load(&yaml) {
             Err(ConfigError::Parse {
                 line: Some(l),
                 message,
@@ -360,7 +396,7 @@ fn unknown_keys_and_bad_values_are_parse_errors_with_a_line() {
 fn duplicate_keys_are_rejected() {
     let yaml = format!("{BASE}name: host-b\n");
     assert!(
-        matches!(Config::from_yaml_str(&yaml), Err(ConfigError::Parse { .. })),
+        matches!(load(&yaml), Err(ConfigError::Parse { .. })),
         "{yaml}"
     );
 }
@@ -375,13 +411,13 @@ fn file_errors_carry_path_and_line_and_relative_paths_resolve() {
         with(BASE, "key-file: /k/r0.key", "key-file: keys/r0.key"),
     )
     .unwrap();
-    let c = Config::from_yaml_file(&good).unwrap();
+    let c = load_file(&good).unwrap();
     assert_eq!(c.replicas[0].key_file, dir.join("keys/r0.key"));
     assert_eq!(c.replicas[1].key_file, PathBuf::from("/k/r1.key"));
 
     let bad = dir.join("bad.yaml");
     std::fs::write(&bad, format!("{BASE}bogus: 1\n")).unwrap();
-    let e = Config::from_yaml_file(&bad).unwrap_err();
+    let e = load_file(&bad).unwrap_err();
     let text = e.to_string();
     assert!(
         text.starts_with(&format!("{}:19:", bad.display())),
@@ -390,7 +426,7 @@ fn file_errors_carry_path_and_line_and_relative_paths_resolve() {
 
     let invalid = dir.join("invalid.yaml");
     std::fs::write(&invalid, with(BASE, "10.0.0.3:7471", "10.0.0.3:0")).unwrap();
-    let text = Config::from_yaml_file(&invalid).unwrap_err().to_string();
+    let text = load_file(&invalid).unwrap_err().to_string();
     assert_eq!(
         text,
         format!(
@@ -400,7 +436,7 @@ fn file_errors_carry_path_and_line_and_relative_paths_resolve() {
     );
 
     let missing = dir.join("missing.yaml");
-    let text = Config::from_yaml_file(&missing).unwrap_err().to_string();
+    let text = load_file(&missing).unwrap_err().to_string();
     assert!(text.contains("missing.yaml"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -420,5 +456,5 @@ fn log_size_and_path_are_checked() {
         "log.path: required when `replicas` is set (the writer's local log)",
     );
     // The replica side needs only the size.
-    Config::from_yaml_str(REPLICA).expect("replica config without log.path");
+    load(REPLICA).expect("replica config without log.path");
 }

@@ -5,8 +5,9 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
-use fabric::auth::{random_nonce, AllowList, AllowListError, KeyError, PreSharedKey, MIN_KEY_LEN};
-use fabric::config::AllowedWriter;
+use fabric::auth::{
+    random_nonce, AllowList, AllowListError, AllowedWriter, KeyError, PreSharedKey, MIN_KEY_LEN,
+};
 use fabric::wire::WriterName;
 
 struct TempDir(PathBuf);

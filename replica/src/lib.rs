@@ -6,6 +6,7 @@
 //! status and seal requests on the control channel. Its CPU is not on the
 //! data path in `apm` mode; in `gpspm` mode it persists ranges on request.
 //!
+//! - [`config`]: the `replica:` section of the config file and its checks.
 //! - [`server`]: region check at start, admission, fencing, sessions, seal,
 //!   the `gpspm` loop.
 //! - [`settings`]: what `tg-replica serve` runs with, from the config.
@@ -16,6 +17,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod digest;
 pub mod epoch;
 #[cfg(test)]

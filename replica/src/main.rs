@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use fabric::config::Config;
 use logcore::{Image, Log, Region, RegionKind, MAGIC};
+use replica::config::ReplicaConfig;
 use replica::epoch;
 use replica::replay::Progress;
 use replica::server::{Replica, Settings};
@@ -52,10 +52,11 @@ enum Cmd {
     },
 }
 
-fn load(path: &PathBuf) -> Result<(Config, Settings), String> {
-    let cfg = Config::from_yaml_file(path).map_err(|e| e.to_string())?;
-    let s = Settings::from_config(&cfg).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok((cfg, s))
+/// Reads and validates the config (the writer's part and the `replica`
+/// section; the `closure` section is tg-closure's) and loads the keys.
+fn load(path: &PathBuf) -> Result<Settings, String> {
+    let cfg = ReplicaConfig::from_yaml_file(path).map_err(|e| e.to_string())?;
+    Settings::from_config(&cfg).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn status(s: &Settings, json: bool) -> Result<(), String> {
@@ -191,15 +192,15 @@ fn main() -> ExitCode {
         })
         .init();
     let result = match &cli.cmd {
-        Cmd::Serve { config } => load(config).and_then(|(_, s)| {
+        Cmd::Serve { config } => load(config).and_then(|s| {
             let r = Replica::bind(s).map_err(|e| e.to_string())?;
             let addr = r.local_addr().map_err(|e| e.to_string())?;
             tracing::info!(%addr, "tg-replica serving");
             r.run();
             Ok(())
         }),
-        Cmd::Status { config, json } => load(config).and_then(|(_, s)| status(&s, *json)),
-        Cmd::Promote { config, force } => load(config).and_then(|(_, s)| promote(&s, *force)),
+        Cmd::Status { config, json } => load(config).and_then(|s| status(&s, *json)),
+        Cmd::Promote { config, force } => load(config).and_then(|s| promote(&s, *force)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,10 +4,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use fabric::auth::AllowList;
-use fabric::config::Config;
 use fabric::settings::{self, SettingsError};
 use fabric::verbs::QpConfig;
 use fabric::wire::{Geometry, PersistenceMode};
+
+use crate::config::ValidatedReplicaConfig;
 
 /// What `tg-replica serve` runs with.
 #[derive(Debug)]
@@ -39,12 +40,13 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// From a validated config with a `replica` section.
+    /// From a validated config with a `replica` section, every writer's key
+    /// loaded.
     ///
     /// # Errors
     /// [`SettingsError`] naming the setting.
-    pub fn from_config(cfg: &Config) -> Result<Self, SettingsError> {
-        let r = cfg.replica.as_ref().ok_or(SettingsError::Missing {
+    pub fn from_config(cfg: &ValidatedReplicaConfig) -> Result<Self, SettingsError> {
+        let r = cfg.replica().ok_or(SettingsError::Missing {
             field: "replica",
             reason: "for tg-replica",
         })?;
@@ -55,8 +57,8 @@ impl Settings {
             epoch_file: r.epoch_file.clone(),
             allow,
             device: settings::device_name(&cfg.device)?,
-            port: u8::try_from(cfg.device.port).unwrap_or(1),
-            qp: settings::qp_config(cfg),
+            port: cfg.port(),
+            qp: cfg.qp_config(),
             persistence: cfg.persistence,
             geometry: settings::log_geometry(cfg.log.size_bytes)?,
             control_timeout: cfg.control_timeout(),

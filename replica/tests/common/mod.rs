@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use fabric::config::Config;
+use fabric::config::{Config, ValidatedConfig};
 use fabric::replicated::{ReplicatedLog, ReplicationOptions};
 use logcore::{CreateOptions, Log};
 use testkit::free_port;
@@ -125,7 +125,9 @@ impl Node {
         }
     }
 
-    pub fn config(&self) -> Config {
+    /// The config as the writer reads it (the `replica` section is the
+    /// daemon's).
+    pub fn config(&self) -> ValidatedConfig {
         Config::from_yaml_file(&self.cfg_path).unwrap()
     }
 
@@ -151,7 +153,7 @@ impl Node {
     }
 
     pub fn options(&self) -> ReplicationOptions {
-        let mut o = fabric::settings::replication_options(&self.config()).unwrap();
+        let mut o = fabric::settings::replication_options(&self.config(), None).unwrap();
         o.commit_timeout = Duration::from_secs(20);
         o
     }

@@ -1,7 +1,11 @@
 //! The `closure:` section: defaults, every bound and cross-field rule
-//! reported with its field path, relative key paths resolved.
+//! reported with its field path, relative key paths resolved, the checked
+//! form the daemon and the host's heartbeat run with.
 
-use fabric::config::{Config, ConfigError};
+use std::time::Duration;
+
+use closure::config::{ClosureSection, HostConfig};
+use fabric::config::ConfigError;
 
 const BASE: &str = "\
 name: host-a
@@ -25,8 +29,17 @@ fn with(from: &str, to: &str) -> String {
     BASE.replacen(from, to, 1)
 }
 
+/// The closure section of a valid config.
+fn section(yaml: &str) -> ClosureSection {
+    HostConfig::from_yaml_str(yaml)
+        .unwrap()
+        .closure
+        .clone()
+        .unwrap()
+}
+
 fn expect_issue(yaml: &str, expected: &str) {
-    match Config::from_yaml_str(yaml) {
+    match HostConfig::from_yaml_str(yaml) {
         Ok(_) => panic!("expected `{expected}`, config was accepted:\n{yaml}"),
         Err(ConfigError::Invalid { errors, .. }) => {
             let all: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
@@ -41,7 +54,7 @@ fn expect_issue(yaml: &str, expected: &str) {
 
 #[test]
 fn defaults_apply() {
-    let c = Config::from_yaml_str(BASE).unwrap().closure.unwrap();
+    let c = section(BASE);
     assert_eq!(c.name, "host-a-closure");
     assert_eq!(c.cores, vec![3]);
     assert_eq!(c.heartbeat_timeout_ms, 1000);
@@ -54,6 +67,23 @@ fn defaults_apply() {
 }
 
 #[test]
+fn the_checked_section_carries_typed_bounds_and_the_heartbeat() {
+    let y = format!("{BASE}  heartbeat-interval-ms: 50\n  heartbeat-timeout-ms: 400\n");
+    let cfg = HostConfig::from_yaml_str(&y).unwrap();
+    let c = cfg.closure().unwrap();
+    assert_eq!(c.name.as_str(), "host-a-closure");
+    assert_eq!(
+        c.log_path,
+        std::path::PathBuf::from("/var/lib/tailguard/host-a.log")
+    );
+    assert_eq!(c.heartbeat_timeout, Duration::from_millis(400));
+    assert_eq!(c.poll_interval, Duration::from_millis(10));
+    let beat = c.heartbeat();
+    assert_eq!(beat.every, Duration::from_millis(50));
+    assert_eq!(beat.closure_timeout, Duration::from_millis(400));
+}
+
+#[test]
 fn realtime_priority_is_bounded() {
     for bad in [0, 100] {
         expect_issue(
@@ -62,11 +92,11 @@ fn realtime_priority_is_bounded() {
         );
     }
     let y = format!("{BASE}  realtime-priority: 50\n  kill-hung-host: false\n");
-    let c = Config::from_yaml_str(&y).unwrap().closure.unwrap();
+    let c = section(&y);
     assert_eq!(c.realtime_priority, Some(50));
     assert!(!c.kill_hung_host);
     // Past a u8: a type error naming the key, not a silent wrap.
-    let e = Config::from_yaml_str(&format!("{BASE}  realtime-priority: 300\n"))
+    let e = HostConfig::from_yaml_str(&format!("{BASE}  realtime-priority: 300\n"))
         .unwrap_err()
         .to_string();
     assert!(e.contains("realtime-priority"), "{e}");
@@ -75,7 +105,7 @@ fn realtime_priority_is_bounded() {
 #[test]
 fn restart_is_an_argv_list() {
     let y = format!("{BASE}  restart: [systemctl, restart, host-a.service]\n");
-    let c = Config::from_yaml_str(&y).unwrap().closure.unwrap();
+    let c = section(&y);
     assert_eq!(
         c.restart.unwrap(),
         ["systemctl", "restart", "host-a.service"]
@@ -93,7 +123,7 @@ fn closure_name_must_differ_from_the_host() {
 #[test]
 fn closure_name_is_a_writer_name() {
     let y = with("name: host-a-closure", "name: \"bad name\"");
-    let e = Config::from_yaml_str(&y).unwrap_err().to_string();
+    let e = HostConfig::from_yaml_str(&y).unwrap_err().to_string();
     assert!(e.contains("closure.name"), "{e}");
 }
 
@@ -168,7 +198,7 @@ fn empty_restart_command_is_refused() {
 
 #[test]
 fn unknown_closure_keys_are_errors() {
-    let e = Config::from_yaml_str(&format!("{BASE}  cpus: [1]\n"))
+    let e = HostConfig::from_yaml_str(&format!("{BASE}  cpus: [1]\n"))
         .unwrap_err()
         .to_string();
     assert!(e.contains("cpus"), "{e}");
@@ -184,7 +214,8 @@ fn relative_key_file_is_resolved_against_the_config() {
         with("key-file: /k/closure.key", "key-file: closure.key"),
     )
     .unwrap();
-    let c = Config::from_yaml_file(&path).unwrap().closure.unwrap();
+    let cfg = HostConfig::from_yaml_file(&path).unwrap();
+    let c = cfg.closure.as_ref().unwrap();
     assert_eq!(c.key_file, dir.join("closure.key"));
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,0 +1,103 @@
+//! The `replica:` section: every rule reported with its field path, and
+//! relative paths resolved against the config file.
+
+use replica::config::ReplicaConfig;
+
+use fabric::config::ConfigError;
+
+/// A valid replica-side config.
+const REPLICA: &str = "\
+log:
+  size-bytes: 67108864
+device:
+  netdev: eth0
+replica:
+  listen: 0.0.0.0:7471
+  region: /dev/dax0.0
+  epoch-file: /var/lib/tailguard/epoch
+  allow:
+    - name: host-a
+      key-file: /k/a.key
+";
+
+fn with(base: &str, from: &str, to: &str) -> String {
+    assert!(base.contains(from), "test bug: {from:?} not in base");
+    base.replacen(from, to, 1)
+}
+
+/// Expects validation to fail with exactly this "field: message" among its issues.
+fn expect_issue(yaml: &str, expected: &str) {
+    match ReplicaConfig::from_yaml_str(yaml) {
+        Ok(_) => panic!("expected `{expected}`, config was accepted:\n{yaml}"),
+        Err(ConfigError::Invalid { errors, .. }) => {
+            let all: Vec<String> = errors.0.iter().map(ToString::to_string).collect();
+            assert!(
+                all.iter().any(|m| m == expected),
+                "expected `{expected}`, got {all:#?}"
+            );
+        }
+        Err(e) => panic!("expected a validation error `{expected}`, got: {e}"),
+    }
+}
+
+#[test]
+fn the_base_config_is_valid() {
+    let c = ReplicaConfig::from_yaml_str(REPLICA).unwrap();
+    assert_eq!(c.replica().unwrap().listen, "0.0.0.0:7471");
+}
+
+#[test]
+fn replica_side_rules() {
+    expect_issue(
+        &with(REPLICA, "0.0.0.0:7471", "0.0.0.0:70000"),
+        "replica.listen: port must be 1..=65535, got 70000",
+    );
+    expect_issue(
+        &with(
+            REPLICA,
+            "  allow:\n    - name: host-a\n      key-file: /k/a.key\n",
+            "  allow: []\n",
+        ),
+        "replica.allow: must list 1..=64 writers, got 0",
+    );
+    let dup = format!("{REPLICA}    - name: host-a\n      key-file: /k/b.key\n");
+    expect_issue(
+        &dup,
+        "replica.allow[1].name: duplicate writer name \"host-a\"",
+    );
+    expect_issue(
+        &with(REPLICA, "region: /dev/dax0.0", "region: \"\""),
+        "replica.region: must not be empty",
+    );
+}
+
+#[test]
+fn unknown_replica_keys_are_errors() {
+    let e = ReplicaConfig::from_yaml_str(&format!("{REPLICA}  regoin: /r\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("regoin"), "{e}");
+}
+
+#[test]
+fn relative_paths_are_resolved_against_the_config() {
+    let dir = std::env::temp_dir().join(format!("tg-cfg-replica-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("r.yaml");
+    let yaml = with(
+        &with(
+            REPLICA,
+            "epoch-file: /var/lib/tailguard/epoch",
+            "epoch-file: epoch",
+        ),
+        "key-file: /k/a.key",
+        "key-file: keys/a.key",
+    );
+    std::fs::write(&path, yaml).unwrap();
+    let c = ReplicaConfig::from_yaml_file(&path).unwrap();
+    let r = c.replica().unwrap();
+    assert_eq!(r.epoch_file, dir.join("epoch"));
+    assert_eq!(r.allow[0].key_file, dir.join("keys/a.key"));
+    assert_eq!(r.region, std::path::PathBuf::from("/dev/dax0.0"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
