@@ -216,32 +216,27 @@ impl<P: ShipPath, C: Clock> Mirror<P, C> {
             return Ok(from);
         }
         self.check_range(to)?;
-        let mut list = [RingOp::Write {
-            ring_off: 0,
-            len: 0,
-        }; MAX_OPS_PER_POST];
-        let mut n = 0;
-        let mut last_end = 0;
-        for (ring_off, len) in chunks_of(self.capacity, self.path.max_chunk(), from, to) {
-            if n == MAX_OPS_PER_POST - 1 {
+        let mut list = EMPTY_LIST;
+        let mut chunks = chunks_of(self.capacity, self.path.max_chunk(), from, to).peekable();
+        loop {
+            let (n, last_end) = fill(&mut list, &mut chunks);
+            if chunks.peek().is_some() {
                 // A full list of WRITEs without a flush: nothing is durable
                 // when it completes, so it does not move `durable`.
                 self.post_list(&list[..n], from)?;
                 self.drain()?;
-                n = 0;
+                continue;
             }
-            list[n] = RingOp::Write { ring_off, len };
-            last_end = ring_off + len;
-            n += 1;
+            list[n] = self.flush_op(from, to, last_end);
+            let end = if self.mode == PersistenceMode::Apm {
+                to
+            } else {
+                from
+            };
+            self.post_list(&list[..=n], end)?;
+            self.drain()?;
+            break;
         }
-        list[n] = self.flush_op(from, to, last_end);
-        let end = if self.mode == PersistenceMode::Apm {
-            to
-        } else {
-            from
-        };
-        self.post_list(&list[..=n], end)?;
-        self.drain()?;
         if self.mode == PersistenceMode::Gpspm {
             self.await_persisted(from, to)?;
             self.durable = to;
@@ -278,20 +273,12 @@ impl<P: ShipPath, C: Clock> Mirror<P, C> {
             }));
         }
         self.check_range(to)?;
-        let mut list = [RingOp::Write {
-            ring_off: 0,
-            len: 0,
-        }; MAX_OPS_PER_POST];
-        let mut n = 0;
-        let mut last_end = 0;
-        for (ring_off, len) in chunks_of(self.capacity, self.path.max_chunk(), from, to) {
-            if n == MAX_OPS_PER_POST - 1 {
-                // Too many pieces for one list: ship it the slow way.
-                return self.ship(to).map(|_| ());
-            }
-            list[n] = RingOp::Write { ring_off, len };
-            last_end = ring_off + len;
-            n += 1;
+        let mut list = EMPTY_LIST;
+        let mut chunks = chunks_of(self.capacity, self.path.max_chunk(), from, to).peekable();
+        let (n, last_end) = fill(&mut list, &mut chunks);
+        if chunks.peek().is_some() {
+            // Too many pieces for one list: ship it the slow way.
+            return self.ship(to).map(|_| ());
         }
         list[n] = self.flush_op(from, to, last_end);
         self.post_list(&list[..=n], to)
@@ -409,6 +396,28 @@ impl<P: ShipPath, C: Clock> Mirror<P, C> {
     }
 }
 
+/// A list's storage before it is filled (on the stack: no allocation).
+const EMPTY_LIST: [RingOp; MAX_OPS_PER_POST] = [RingOp::Write {
+    ring_off: 0,
+    len: 0,
+}; MAX_OPS_PER_POST];
+
+/// Fills `list` with WRITEs of the next chunks, leaving room for the flush;
+/// returns how many and the ring offset where the last one ends.
+fn fill(
+    list: &mut [RingOp; MAX_OPS_PER_POST],
+    chunks: &mut impl Iterator<Item = (u64, u64)>,
+) -> (usize, u64) {
+    let mut n = 0;
+    let mut last_end = 0;
+    for (ring_off, len) in chunks.take(MAX_OPS_PER_POST - 1) {
+        list[n] = RingOp::Write { ring_off, len };
+        last_end = ring_off + len;
+        n += 1;
+    }
+    (n, last_end)
+}
+
 /// `[from, to)` as (ring offset, len) chunks in order: the ring's pieces
 /// (one geometry type: `logcore`'s), each cut to at most `max_chunk` bytes.
 fn chunks_of(
@@ -429,25 +438,4 @@ fn chunks_of(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::chunks_of;
-
-    #[test]
-    fn chunks_split_at_the_ring_end_and_the_message_size() {
-        let c = |from, to| chunks_of(1000, 300, from, to).collect::<Vec<_>>();
-        assert_eq!(c(0, 10), vec![(0, 10)]);
-        assert_eq!(c(990, 1010), vec![(990, 10), (0, 10)]);
-        assert_eq!(
-            c(2000, 3000),
-            vec![(0, 300), (300, 300), (600, 300), (900, 100)]
-        );
-        assert_eq!(c(2500, 3100), vec![(500, 300), (800, 200), (0, 100)]);
-        assert_eq!(c(7, 7).len(), 0);
-    }
-
-    #[test]
-    #[should_panic(expected = "longer than the ring")]
-    fn a_range_longer_than_the_ring_is_a_bug() {
-        let _ = chunks_of(1000, 300, 0, 1001).count();
-    }
-}
+mod tests;

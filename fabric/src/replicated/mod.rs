@@ -45,9 +45,9 @@ use std::time::Duration;
 use logcore::{AppendError, Appended, Cursor, Log, Lsn};
 
 pub use crate::transport::connect;
+pub use crate::verbs::{LogMemory, RegionMemory};
 pub use closure_watch::{Heartbeat, TakeoverReadiness, ARM_GRACE};
 pub use error::{CommitError, OpenError, ReplicaError};
-pub use crate::verbs::{LogMemory, RegionMemory};
 pub use options::{
     CommitPolicy, ConnectOptions, LogIdentity, ReplicaSpec, ReplicaStatus, ReplicationOptions,
 };
