@@ -37,7 +37,7 @@ mod scan;
 
 pub use error::{
     AppendError, CommitError, EpochError, HeadError, LayoutError, OpenError, PersistError,
-    RecordFault, RegionError, ReplayError, ScanError,
+    RecordFault, RegionError, ReplayError, ScanError, SealError,
 };
 pub use layout::{
     crc_salt, record_len, Control, ControlSnapshot, Cursor, Geometry, LogState, Lsn,
@@ -45,7 +45,7 @@ pub use layout::{
     CONTROL_OFFSET, DEFAULT_RING_OFFSET, FORMAT_VERSION, HEADER_LEN, MAGIC, MIN_CAPACITY,
     RECORD_ALIGN, SUPERBLOCK_LEN,
 };
-pub use log::{Appended, CreateOptions, Log, Recovery, SealError};
+pub use log::{Appended, CreateOptions, Log, Recovery};
 pub use pmem::{flush_method, Access, FlushMethod, Persistence, Region, RegionKind};
 pub use replay::{Apply, Wal};
 pub use scan::{Image, Scan, ScanConfig, ScanSummary, Stop, StopReason};

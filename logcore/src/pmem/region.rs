@@ -405,7 +405,7 @@ impl Region {
     }
 
     /// Copies `buf.len()` bytes from the mapping at `offset`.
-    pub(crate) fn read(&self, offset: usize, buf: &mut [u8]) {
+    pub(crate) fn read_at(&self, offset: usize, buf: &mut [u8]) {
         assert!(
             offset <= self.len && buf.len() <= self.len - offset,
             "read out of region"
@@ -504,7 +504,7 @@ mod tests {
         r.write(100, b"hello");
         r.persist(100, 5).unwrap();
         let mut b = [0u8; 5];
-        r.read(100, &mut b);
+        r.read_at(100, &mut b);
         assert_eq!(&b, b"hello");
         drop(r);
         let data = std::fs::read(&p).unwrap();
