@@ -191,8 +191,10 @@ impl Log {
         self.control().beat()
     }
 
-    /// Read access to the ring for replay (exclusive: `&mut self`).
-    pub(crate) fn scan_persisted(&mut self) -> Result<(Scan<'_>, Cursor), LayoutError> {
+    /// A scan of the ring from the head, for replay. It copies each record
+    /// out of the region (appenders may be writing past the persisted tail
+    /// meanwhile).
+    pub(crate) fn scan_persisted(&self) -> Result<(Scan<'_, Region>, Cursor), LayoutError> {
         let head = self.head();
         let persisted = self.persisted();
         let cfg = ScanConfig {
@@ -203,7 +205,7 @@ impl Log {
             max_epoch: self.epoch(),
             incarnation: Some(self.incarnation),
         };
-        Ok((Scan::new(self.region.bytes(), cfg)?, persisted))
+        Ok((Scan::over(&self.region, cfg)?, persisted))
     }
 }
 

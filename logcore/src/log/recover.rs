@@ -57,7 +57,7 @@ impl Log {
         Self::recover(region, true)
     }
 
-    fn recover(mut region: Region, take_over: bool) -> Result<Self, OpenError> {
+    fn recover(region: Region, take_over: bool) -> Result<Self, OpenError> {
         let path = region.path().to_owned();
         if region.access() != Access::ReadWrite {
             return Err(crate::error::RegionError::ReadOnly { path }.into());
@@ -68,7 +68,7 @@ impl Log {
         };
         let pid = std::process::id();
         let (sb, control, scanned) = {
-            let image = Image::parse(region.bytes()).map_err(layout)?;
+            let image = Image::read(&region).map_err(layout)?;
             let c = *image.control();
             if !take_over
                 && c.state == LogState::Running
