@@ -107,11 +107,11 @@ impl Standby {
             path: path.clone(),
             source,
         };
-        let mut rw = Region::open(path, RegionKind::Auto).map_err(region_err)?;
+        let rw = Region::open(path, RegionKind::Auto).map_err(region_err)?;
         wait_for_host(&rw, path, wait_host)?;
         tracing::info!(log = %path.display(), "host running on the log; preparing the standby");
         let (uuid, geometry, epoch) = {
-            let image = Image::parse(rw.bytes()).map_err(|source| ClosureError::Layout {
+            let image = Image::read(&rw).map_err(|source| ClosureError::Layout {
                 path: path.clone(),
                 source,
             })?;

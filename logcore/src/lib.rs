@@ -16,9 +16,12 @@
 //! ```
 //!
 //! * [`Region`]: a devdax device, an fsdax file (`MAP_SYNC`), or a plain file;
-//!   exposes its fixed mapping ([`Region::as_ptr`], [`Region::len`]).
+//!   exposes its fixed mapping ([`Region::as_ptr`], [`Region::len`]) and
+//!   copies out of it ([`Region::read_at`]), never lending `&[u8]`.
 //! * [`Log`]: the writer. Many threads append; `persist_to` group-commits.
-//! * [`Image`] / [`Scan`]: read any image (a replica's mirror, a copied file).
+//! * [`Image`] / [`Scan`]: read any image (a copied file, a buffer) in place,
+//!   or a mapped [`Region`] another writer may be changing by copying out of
+//!   it ([`Source`]).
 //! * [`Control`]: the control block, shared with other processes.
 //! * [`Apply`] / [`Wal`]: replay and write-ahead commits.
 //!
@@ -37,7 +40,7 @@ mod scan;
 
 pub use error::{
     AppendError, CommitError, EpochError, HeadError, LayoutError, OpenError, PersistError,
-    RecordFault, RegionError, ReplayError, ScanError,
+    RecordFault, RegionError, ReplayError, ScanError, SealError,
 };
 pub use layout::{
     crc_salt, record_len, Control, ControlSnapshot, Cursor, Geometry, LogState, Lsn,
@@ -45,7 +48,7 @@ pub use layout::{
     CONTROL_OFFSET, DEFAULT_RING_OFFSET, FORMAT_VERSION, HEADER_LEN, MAGIC, MIN_CAPACITY,
     RECORD_ALIGN, SUPERBLOCK_LEN,
 };
-pub use log::{Appended, CreateOptions, Log, Recovery, SealError};
+pub use log::{Appended, CreateOptions, Log, Recovery};
 pub use pmem::{flush_method, Access, FlushMethod, Persistence, Region, RegionKind};
 pub use replay::{Apply, Wal};
-pub use scan::{Image, Scan, ScanConfig, ScanSummary, Stop, StopReason};
+pub use scan::{Image, Scan, ScanConfig, ScanSummary, Source, Stop, StopReason};

@@ -36,7 +36,7 @@ impl Log {
         state: &mut A,
     ) -> Result<Cursor, ReplayError<A::Error>> {
         let head = self.head();
-        let (scan, persisted) = match self.scan_persisted() {
+        let (mut scan, persisted) = match self.scan_persisted() {
             Ok(x) => x,
             // The geometry was validated at open; reaching this would be a
             // bug, but report rather than panic.
@@ -59,7 +59,7 @@ impl Log {
                 next_lsn: persisted.lsn,
             });
         }
-        for rec in scan {
+        while let Some(rec) = scan.next_record() {
             let rec = rec.map_err(ReplayError::Scan)?;
             if rec.pos >= persisted.pos {
                 break;

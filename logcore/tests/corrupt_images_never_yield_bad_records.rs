@@ -67,6 +67,30 @@ fn check_scan(bytes: &[u8], cfg: ScanConfig) {
         assert_eq!(u64::from_le_bytes(hdr[16..24].try_into().unwrap()), r.lsn.0);
         assert!(r.end() <= cfg.start.pos + g.capacity);
     }
+    check_copying_scan_agrees(bytes, cfg);
+}
+
+/// The copying scan (`next_record`, what a mapped region is read with)
+/// returns what the in-place iterator returns, error and stop included.
+fn check_copying_scan_agrees(bytes: &[u8], cfg: ScanConfig) {
+    type Seen = Result<(u64, u64, RecordKind, Vec<u8>), logcore::ScanError>;
+    let (Ok(mut in_place), Ok(mut copying)) = (
+        logcore::Scan::new(bytes, cfg),
+        logcore::Scan::over(bytes, cfg),
+    ) else {
+        return;
+    };
+    let a: Vec<Seen> = in_place
+        .by_ref()
+        .map(|r| r.map(|r| (r.pos, r.lsn.0, r.kind, r.payload.to_vec())))
+        .collect();
+    let mut b: Vec<Seen> = Vec::new();
+    while let Some(r) = copying.next_record() {
+        b.push(r.map(|r| (r.pos, r.lsn.0, r.kind, r.payload.to_vec())));
+    }
+    assert_eq!(a, b);
+    assert_eq!(in_place.stop(), copying.stop());
+    assert_eq!(in_place.cursor(), copying.cursor());
 }
 
 fn check_image(bytes: &[u8]) {

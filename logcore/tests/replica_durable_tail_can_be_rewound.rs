@@ -18,7 +18,7 @@ fn replica_durable_tail_can_be_rewound() {
     }
     let (head, tail) = (log.head(), log.persisted());
     drop(log);
-    let mut region = Region::open(&path, RegionKind::File).unwrap();
+    let region = Region::open(&path, RegionKind::File).unwrap();
     let c = Control::new(&region).unwrap();
     assert_eq!(c.persisted_tail().unwrap(), tail);
     let back = ends[4];
@@ -40,7 +40,9 @@ fn replica_durable_tail_can_be_rewound() {
     c.rewind_mirror_durable(back).unwrap();
     assert_eq!(c.persisted_tail().unwrap(), back);
     assert_eq!(c.head().unwrap(), head, "the head is left alone");
-    let snap = ControlSnapshot::decode(region.bytes()).unwrap();
+    let mut bytes = vec![0u8; region.len()];
+    region.read_at(0, &mut bytes);
+    let snap = ControlSnapshot::decode(&bytes).unwrap();
     assert_eq!(snap.persisted, back);
 
     // Rewinding to the head (nothing intact) works, and so does moving on.

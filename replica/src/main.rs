@@ -61,9 +61,12 @@ fn load(path: &PathBuf) -> Result<Settings, String> {
 
 fn status(s: &Settings, json: bool) -> Result<(), String> {
     let ep = epoch::load(&s.epoch_file).map_err(|e| e.to_string())?;
-    let mut region = Region::open(&s.region, RegionKind::Auto).map_err(|e| e.to_string())?;
-    let bytes = region.bytes();
-    let formatted = bytes[..8] == MAGIC;
+    let region = Region::open(&s.region, RegionKind::Auto).map_err(|e| e.to_string())?;
+    // Read by copying out of the mapping: a running daemon's NIC and replay
+    // may be writing it while this reads.
+    let mut magic = [0u8; 8];
+    region.read_at(0, &mut magic);
+    let formatted = magic == MAGIC;
     let start = logcore::Cursor {
         pos: 0,
         lsn: logcore::Lsn::FIRST,
@@ -78,20 +81,22 @@ fn status(s: &Settings, json: bool) -> Result<(), String> {
         let mut tries = 0;
         loop {
             let img =
-                Image::parse(bytes).map_err(|e| format!("region {}: {e}", s.region.display()))?;
+                Image::read(&region).map_err(|e| format!("region {}: {e}", s.region.display()))?;
             let (p, damage) =
                 Progress::from_image(&img, u32::try_from(ep.epoch).unwrap_or(u32::MAX));
             let records = img
                 .scan()
-                .map(|sc| {
-                    sc.filter(|r| {
-                        r.as_ref()
-                            .is_ok_and(|r| r.kind == logcore::RecordKind::Data)
-                    })
-                    .count()
+                .map(|mut sc| {
+                    let mut n = 0;
+                    while let Some(r) = sc.next_record() {
+                        if r.is_ok_and(|r| r.kind == logcore::RecordKind::Data) {
+                            n += 1;
+                        }
+                    }
+                    n
                 })
                 .unwrap_or(0);
-            let moved = logcore::ControlSnapshot::decode(bytes).map(|c| c.head) != Ok(p.head);
+            let moved = logcore::Control::new(&region).and_then(|c| c.head()) != Ok(p.head);
             tries += 1;
             if damage.is_none() || !moved || tries == 3 {
                 break (

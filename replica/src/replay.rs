@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use logcore::{
     crc_salt, Control, Cursor, Geometry, Image, Lsn, MirrorProgress, RecordFault, RecordKind,
-    Region, RegionKind, Scan, ScanConfig, ScanError, StopReason,
+    Region, RegionKind, Scan, ScanConfig, ScanError, Source, StopReason,
 };
 
 use crate::digest::Digest;
@@ -83,7 +83,10 @@ impl Progress {
     /// the last intact record boundary (the head if none is intact) and the
     /// [`Damage`] says what was found; the replica then reports that cursor
     /// as its durable tail, so a writer re-ships from there.
-    pub fn from_image(img: &Image<'_>, admitted_epoch: u32) -> (Self, Option<Damage>) {
+    pub fn from_image<S: ?Sized + Source>(
+        img: &Image<'_, S>,
+        admitted_epoch: u32,
+    ) -> (Self, Option<Damage>) {
         let c = img.control();
         let damage = verify(img).err();
         let p = Progress {
@@ -161,7 +164,7 @@ impl fmt::Display for Damage {
 /// [`Damage`] naming the last intact record boundary when a record before
 /// the recorded tail does not verify or the records do not end exactly at
 /// it.
-pub fn verify(img: &Image<'_>) -> Result<(), Damage> {
+pub fn verify<S: ?Sized + Source>(img: &Image<'_, S>) -> Result<(), Damage> {
     let recorded = img.control().persisted;
     let head = img.control().head;
     let damage = |intact: Cursor, flaw: Flaw| Damage {
@@ -181,8 +184,8 @@ pub fn verify(img: &Image<'_>) -> Result<(), Damage> {
         if at.pos >= recorded.pos {
             break;
         }
-        match scan.next() {
-            Some(Ok(r)) if r.end() > recorded.pos => {
+        match scan.next_record().map(|r| r.map(|r| r.end())) {
+            Some(Ok(end)) if end > recorded.pos => {
                 return Err(damage(
                     at,
                     Flaw::TailMismatch {
@@ -264,10 +267,11 @@ impl Shared {
     }
 }
 
-/// One scan round over `bytes` (a whole replica region): applies what is
-/// valid past `p.cursor`; returns how many records were applied.
-pub fn scan_round(
-    bytes: &[u8],
+/// One scan round over `src` (a whole replica region, which the NIC may be
+/// writing meanwhile: each record is copied out, then checked): applies
+/// what is valid past `p.cursor`; returns how many records were applied.
+pub fn scan_round<S: ?Sized + Source>(
+    src: &S,
     p: &mut Progress,
     marks: &mut std::collections::VecDeque<Cursor>,
 ) -> usize {
@@ -284,11 +288,11 @@ pub fn scan_round(
         max_epoch: p.admitted_epoch.max(p.max_epoch),
         incarnation: None,
     };
-    let Ok(mut scan) = Scan::new(bytes, cfg) else {
+    let Ok(mut scan) = Scan::over(src, cfg) else {
         return 0;
     };
     let mut n = 0;
-    while let Some(Ok(r)) = scan.next() {
+    while let Some(Ok(r)) = scan.next_record() {
         match r.kind {
             RecordKind::Data => {
                 let Ok(()) = logcore::Apply::apply(&mut p.digest, r.lsn, r.payload);
@@ -350,9 +354,9 @@ pub fn run(
                 }
             }
         }
-        let r = region.as_mut().expect("mapped above");
+        let r = region.as_ref().expect("mapped above");
         let before = p.cursor;
-        let applied = scan_round(r.bytes(), &mut p, &mut marks);
+        let applied = scan_round(r, &mut p, &mut marks);
         if applied == 0 {
             std::thread::sleep(idle);
             continue;

@@ -25,6 +25,7 @@
 
 use std::sync::atomic::Ordering;
 
+use super::field::{disjoint, tiles, within_line, Field, Span};
 use super::{Cursor, Lsn};
 use crate::error::LayoutError;
 use crate::pmem::Region;
@@ -34,16 +35,90 @@ pub const CONTROL_OFFSET: usize = 256;
 /// Length of the control block (five cache lines).
 pub const CONTROL_LEN: usize = 320;
 
-const STATE_PID: usize = 0;
-const EPOCH: usize = 8;
-const INCARNATION: usize = 16;
-const HEARTBEAT: usize = 64;
-const CLOSURE_PID: usize = 72;
-const CLOSURE_BEAT: usize = 80;
-const PERSISTED: usize = 128;
-const REMOTE: usize = 192;
-const HEAD: usize = 256;
+// The control block's fields, as in docs/log-format.md ("Control block"),
+// offsets from CONTROL_OFFSET. Every word is accessed with 8-byte atomics.
+const STATE_PID: Field<8> = Field::at(0);
+const EPOCH: Field<8> = Field::at(8);
+const INCARNATION: Field<8> = Field::at(16);
+const HEARTBEAT: Field<8> = Field::at(64);
+const CLOSURE_PID: Field<8> = Field::at(72);
+const CLOSURE_BEAT: Field<8> = Field::at(80);
+const PERSISTED: Field<PAIR_LEN> = Field::at(128);
+const REMOTE: Field<PAIR_LEN> = Field::at(192);
+const HEAD: Field<PAIR_LEN> = Field::at(256);
+/// A (position, LSN) pair: two slots.
+const PAIR_LEN: usize = 2 * SLOT_LEN;
+/// One slot of a pair: `{pos, lsn, check}`.
 const SLOT_LEN: usize = 24;
+const SLOT_POS: Field<8> = Field::at(0);
+const SLOT_LSN: Field<8> = Field::at(8);
+const SLOT_CHECK: Field<8> = Field::at(16);
+/// The writers' cache lines are kept apart.
+const LINE: usize = 64;
+
+// Fields in order, none overlapping, all inside the block...
+const _: () = assert!(disjoint(
+    &[
+        STATE_PID.span(),
+        EPOCH.span(),
+        INCARNATION.span(),
+        HEARTBEAT.span(),
+        CLOSURE_PID.span(),
+        CLOSURE_BEAT.span(),
+        PERSISTED.span(),
+        REMOTE.span(),
+        HEAD.span()
+    ],
+    CONTROL_LEN
+));
+// ...a slot is exactly its three words...
+const _: () = assert!(tiles(
+    &[SLOT_POS.span(), SLOT_LSN.span(), SLOT_CHECK.span()],
+    SLOT_LEN
+));
+// ...every word is 8-byte aligned (atomics)...
+const _: () = assert!(
+    STATE_PID.off.is_multiple_of(8)
+        && EPOCH.off.is_multiple_of(8)
+        && INCARNATION.off.is_multiple_of(8)
+        && HEARTBEAT.off.is_multiple_of(8)
+        && CLOSURE_PID.off.is_multiple_of(8)
+        && CLOSURE_BEAT.off.is_multiple_of(8)
+        && SLOT_LEN.is_multiple_of(8)
+);
+// ...and each writer has its own cache line: line 0 the log's lifecycle
+// words, line 1 the heartbeats, lines 2..5 one pair each, pairs starting on
+// their line (so persisting a pair flushes one line).
+const _: () = assert!(
+    within_line(
+        Span {
+            off: STATE_PID.off,
+            len: INCARNATION.end() - STATE_PID.off
+        },
+        LINE
+    ) && STATE_PID.off / LINE == 0
+);
+const _: () = assert!(
+    within_line(
+        Span {
+            off: HEARTBEAT.off,
+            len: CLOSURE_BEAT.end() - HEARTBEAT.off
+        },
+        LINE
+    ) && HEARTBEAT.off / LINE == 1
+);
+const _: () = assert!(
+    within_line(PERSISTED.span(), LINE)
+        && within_line(REMOTE.span(), LINE)
+        && within_line(HEAD.span(), LINE)
+        && PERSISTED.off / LINE == 2
+        && REMOTE.off / LINE == 3
+        && HEAD.off / LINE == 4
+        && PERSISTED.off.is_multiple_of(LINE)
+        && REMOTE.off.is_multiple_of(LINE)
+        && HEAD.off.is_multiple_of(LINE)
+        && CONTROL_LEN == 5 * LINE
+);
 /// Bounded retries when both slots of a pair change under a reader.
 const READ_RETRIES: u32 = 64;
 
@@ -178,24 +253,30 @@ impl ControlSnapshot {
             u64::from_le_bytes(a)
         };
         let pair = |o: usize, name: &'static str| {
-            let slot = |s: usize| (w(s), w(s + 8), w(s + 16));
+            let slot = |s: usize| {
+                (
+                    w(s + SLOT_POS.off),
+                    w(s + SLOT_LSN.off),
+                    w(s + SLOT_CHECK.off),
+                )
+            };
             pick(slot(o), slot(o + SLOT_LEN)).ok_or(LayoutError::ControlTorn {
                 pair: name,
                 offset: (CONTROL_OFFSET + o) as u64,
             })
         };
-        let sp = w(STATE_PID);
+        let sp = w(STATE_PID.off);
         Ok(Self {
             state: LogState::from_raw(sp as u32),
             host_pid: (sp >> 32) as u32,
-            epoch: w(EPOCH) as u32,
-            incarnation: w(INCARNATION),
-            heartbeat: w(HEARTBEAT),
-            closure_pid: w(CLOSURE_PID) as u32,
-            closure_beat: w(CLOSURE_BEAT),
-            persisted: pair(PERSISTED, "persisted tail")?,
-            remote_durable: pair(REMOTE, "remote durable tail")?,
-            head: pair(HEAD, "head")?,
+            epoch: w(EPOCH.off) as u32,
+            incarnation: w(INCARNATION.off),
+            heartbeat: w(HEARTBEAT.off),
+            closure_pid: w(CLOSURE_PID.off) as u32,
+            closure_beat: w(CLOSURE_BEAT.off),
+            persisted: pair(PERSISTED.off, "persisted tail")?,
+            remote_durable: pair(REMOTE.off, "remote durable tail")?,
+            head: pair(HEAD.off, "head")?,
         })
     }
 }
@@ -232,13 +313,13 @@ impl<'r> Control<'r> {
     /// Lifecycle state.
     #[must_use]
     pub fn state(&self) -> LogState {
-        LogState::from_raw(self.word(STATE_PID).load(Ordering::Acquire) as u32)
+        LogState::from_raw(self.word(STATE_PID.off).load(Ordering::Acquire) as u32)
     }
 
     /// Pid of the writer process.
     #[must_use]
     pub fn host_pid(&self) -> u32 {
-        (self.word(STATE_PID).load(Ordering::Acquire) >> 32) as u32
+        (self.word(STATE_PID.off).load(Ordering::Acquire) >> 32) as u32
     }
 
     /// Sets state and pid in one atomic store and persists them.
@@ -247,14 +328,14 @@ impl<'r> Control<'r> {
     /// msync failure on plain files.
     pub fn set_state(&self, state: LogState, pid: u32) -> std::io::Result<()> {
         let v = u64::from(state.raw()) | (u64::from(pid) << 32);
-        self.word(STATE_PID).store(v, Ordering::Release);
-        self.persist_line(STATE_PID)
+        self.word(STATE_PID.off).store(v, Ordering::Release);
+        self.persist_line(STATE_PID.off)
     }
 
     /// Current epoch.
     #[must_use]
     pub fn epoch(&self) -> u32 {
-        self.word(EPOCH).load(Ordering::Acquire) as u32
+        self.word(EPOCH.off).load(Ordering::Acquire) as u32
     }
 
     /// Sets and persists the current epoch.
@@ -262,62 +343,63 @@ impl<'r> Control<'r> {
     /// # Errors
     /// msync failure on plain files.
     pub(crate) fn set_epoch(&self, epoch: u32) -> std::io::Result<()> {
-        self.word(EPOCH).store(u64::from(epoch), Ordering::Release);
-        self.persist_line(EPOCH)
+        self.word(EPOCH.off)
+            .store(u64::from(epoch), Ordering::Release);
+        self.persist_line(EPOCH.off)
     }
 
     /// Incarnation of the current (or last) writer.
     #[must_use]
     pub fn incarnation(&self) -> u64 {
-        self.word(INCARNATION).load(Ordering::Acquire)
+        self.word(INCARNATION.off).load(Ordering::Acquire)
     }
 
     pub(crate) fn set_incarnation(&self, v: u64) -> std::io::Result<()> {
-        self.word(INCARNATION).store(v, Ordering::Release);
-        self.persist_line(INCARNATION)
+        self.word(INCARNATION.off).store(v, Ordering::Release);
+        self.persist_line(INCARNATION.off)
     }
 
     /// Heartbeat counter (not persisted: liveness only).
     #[must_use]
     pub fn heartbeat(&self) -> u64 {
-        self.word(HEARTBEAT).load(Ordering::Acquire)
+        self.word(HEARTBEAT.off).load(Ordering::Acquire)
     }
 
     /// Increments the heartbeat counter; returns the new value.
     pub fn beat(&self) -> u64 {
-        self.word(HEARTBEAT).fetch_add(1, Ordering::AcqRel) + 1
+        self.word(HEARTBEAT.off).fetch_add(1, Ordering::AcqRel) + 1
     }
 
     /// Pid of the closure daemon armed on this log (0: none). Liveness
     /// only, like the heartbeat: not persisted.
     #[must_use]
     pub fn closure_pid(&self) -> u32 {
-        self.word(CLOSURE_PID).load(Ordering::Acquire) as u32
+        self.word(CLOSURE_PID.off).load(Ordering::Acquire) as u32
     }
 
     /// The closure daemon's heartbeat counter (the host reads it to report
     /// whether takeover is armed).
     #[must_use]
     pub fn closure_beat(&self) -> u64 {
-        self.word(CLOSURE_BEAT).load(Ordering::Acquire)
+        self.word(CLOSURE_BEAT.off).load(Ordering::Acquire)
     }
 
     /// Records the armed closure's pid (0 when it stands down).
     pub fn set_closure_pid(&self, pid: u32) {
-        self.word(CLOSURE_PID)
+        self.word(CLOSURE_PID.off)
             .store(u64::from(pid), Ordering::Release);
     }
 
     /// Increments the closure's heartbeat counter.
     pub fn closure_tick(&self) -> u64 {
-        self.word(CLOSURE_BEAT).fetch_add(1, Ordering::AcqRel) + 1
+        self.word(CLOSURE_BEAT.off).fetch_add(1, Ordering::AcqRel) + 1
     }
 
     fn read_pair(&self, o: usize, name: &'static str) -> Result<Cursor, LayoutError> {
         let slot = |s: usize| {
-            let pos = self.word(s).load(Ordering::Acquire);
-            let lsn = self.word(s + 8).load(Ordering::Acquire);
-            let check = self.word(s + 16).load(Ordering::Acquire);
+            let pos = self.word(s + SLOT_POS.off).load(Ordering::Acquire);
+            let lsn = self.word(s + SLOT_LSN.off).load(Ordering::Acquire);
+            let check = self.word(s + SLOT_CHECK.off).load(Ordering::Acquire);
             (pos, lsn, check)
         };
         for _ in 0..READ_RETRIES {
@@ -334,9 +416,13 @@ impl<'r> Control<'r> {
 
     fn write_pair(&self, o: usize, c: Cursor) -> std::io::Result<()> {
         let slot = |s: usize| {
-            let pos = self.word(s).load(Ordering::Acquire);
-            let lsn = self.word(s + 8).load(Ordering::Acquire);
-            (pos, lsn, self.word(s + 16).load(Ordering::Acquire))
+            let pos = self.word(s + SLOT_POS.off).load(Ordering::Acquire);
+            let lsn = self.word(s + SLOT_LSN.off).load(Ordering::Acquire);
+            (
+                pos,
+                lsn,
+                self.word(s + SLOT_CHECK.off).load(Ordering::Acquire),
+            )
         };
         let (a, b) = (slot(o), slot(o + SLOT_LEN));
         let a_ok = a.2 == mix(a.0, a.1);
@@ -354,10 +440,11 @@ impl<'r> Control<'r> {
     /// Overwrites one slot (not persisted). The check word is cleared first
     /// so a reader never pairs a new pos with an old check.
     fn store_slot(&self, s: usize, c: Cursor) {
-        self.word(s + 16).store(0, Ordering::Release);
-        self.word(s).store(c.pos, Ordering::Release);
-        self.word(s + 8).store(c.lsn.0, Ordering::Release);
-        self.word(s + 16)
+        self.word(s + SLOT_CHECK.off).store(0, Ordering::Release);
+        self.word(s + SLOT_POS.off).store(c.pos, Ordering::Release);
+        self.word(s + SLOT_LSN.off)
+            .store(c.lsn.0, Ordering::Release);
+        self.word(s + SLOT_CHECK.off)
             .store(mix(c.pos, c.lsn.0), Ordering::Release);
     }
 
@@ -372,9 +459,9 @@ impl<'r> Control<'r> {
         let want = (c.pos, c.lsn.0, mix(c.pos, c.lsn.0));
         for s in [o, o + SLOT_LEN] {
             let held = (
-                self.word(s).load(Ordering::Acquire),
-                self.word(s + 8).load(Ordering::Acquire),
-                self.word(s + 16).load(Ordering::Acquire),
+                self.word(s + SLOT_POS.off).load(Ordering::Acquire),
+                self.word(s + SLOT_LSN.off).load(Ordering::Acquire),
+                self.word(s + SLOT_CHECK.off).load(Ordering::Acquire),
             );
             if held != want {
                 self.store_slot(s, c);
@@ -388,11 +475,11 @@ impl<'r> Control<'r> {
     /// # Errors
     /// [`LayoutError::ControlTorn`] when both slots are invalid.
     pub fn persisted_tail(&self) -> Result<Cursor, LayoutError> {
-        self.read_pair(PERSISTED, "persisted tail")
+        self.read_pair(PERSISTED.off, "persisted tail")
     }
 
     pub(crate) fn set_persisted_tail(&self, c: Cursor) -> std::io::Result<()> {
-        self.write_pair(PERSISTED, c)
+        self.write_pair(PERSISTED.off, c)
     }
 
     /// Remotely durable tail, as last set by the replication layer.
@@ -400,7 +487,7 @@ impl<'r> Control<'r> {
     /// # Errors
     /// [`LayoutError::ControlTorn`] when both slots are invalid.
     pub fn remote_durable_tail(&self) -> Result<Cursor, LayoutError> {
-        self.read_pair(REMOTE, "remote durable tail")
+        self.read_pair(REMOTE.off, "remote durable tail")
     }
 
     /// Records (and persists) the remotely durable tail. One writer at a
@@ -409,7 +496,7 @@ impl<'r> Control<'r> {
     /// # Errors
     /// msync failure on plain files.
     pub fn set_remote_durable_tail(&self, c: Cursor) -> std::io::Result<()> {
-        self.write_pair(REMOTE, c)
+        self.write_pair(REMOTE.off, c)
     }
 
     /// Head: the oldest position still in the log.
@@ -417,11 +504,11 @@ impl<'r> Control<'r> {
     /// # Errors
     /// [`LayoutError::ControlTorn`] when both slots are invalid.
     pub fn head(&self) -> Result<Cursor, LayoutError> {
-        self.read_pair(HEAD, "head")
+        self.read_pair(HEAD.off, "head")
     }
 
     pub(crate) fn set_head(&self, c: Cursor) -> std::io::Result<()> {
-        self.write_pair(HEAD, c)
+        self.write_pair(HEAD.off, c)
     }
 
     /// Records, in a replica's own control block, what it holds of the log
@@ -478,7 +565,7 @@ impl<'r> Control<'r> {
             head.pos <= durable.pos && head.lsn <= durable.lsn,
             "rewinding the durable tail to {durable:?}, behind the head {head:?}"
         );
-        self.lower_pair(PERSISTED, durable)
+        self.lower_pair(PERSISTED.off, durable)
     }
 
     /// Writes a fresh control block: every pair at `start`, epoch, state
@@ -487,12 +574,15 @@ impl<'r> Control<'r> {
         for o in (0..CONTROL_LEN).step_by(8) {
             self.word(o).store(0, Ordering::Release);
         }
-        self.word(EPOCH).store(u64::from(epoch), Ordering::Release);
-        for p in [PERSISTED, REMOTE, HEAD] {
+        self.word(EPOCH.off)
+            .store(u64::from(epoch), Ordering::Release);
+        for p in [PERSISTED.off, REMOTE.off, HEAD.off] {
             for s in [p, p + SLOT_LEN] {
-                self.word(s).store(start.pos, Ordering::Release);
-                self.word(s + 8).store(start.lsn.0, Ordering::Release);
-                self.word(s + 16)
+                self.word(s + SLOT_POS.off)
+                    .store(start.pos, Ordering::Release);
+                self.word(s + SLOT_LSN.off)
+                    .store(start.lsn.0, Ordering::Release);
+                self.word(s + SLOT_CHECK.off)
                     .store(mix(start.pos, start.lsn.0), Ordering::Release);
             }
         }
@@ -504,7 +594,7 @@ impl<'r> Control<'r> {
     /// # Errors
     /// [`LayoutError::ControlTorn`] when a pair has no valid slot.
     pub fn snapshot(&self) -> Result<ControlSnapshot, LayoutError> {
-        let sp = self.word(STATE_PID).load(Ordering::Acquire);
+        let sp = self.word(STATE_PID.off).load(Ordering::Acquire);
         Ok(ControlSnapshot {
             state: LogState::from_raw(sp as u32),
             host_pid: (sp >> 32) as u32,
@@ -520,7 +610,6 @@ impl<'r> Control<'r> {
     }
 }
 
-const _: () = assert!(HEAD + 2 * SLOT_LEN <= CONTROL_LEN);
 const _: () = assert!(CONTROL_OFFSET.is_multiple_of(64) && CONTROL_LEN.is_multiple_of(64));
 
 #[cfg(test)]

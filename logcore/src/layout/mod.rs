@@ -10,6 +10,7 @@
 //! ```
 
 mod control;
+mod field;
 mod geometry;
 mod record;
 mod superblock;

@@ -11,12 +11,14 @@
 //!  24   8 pos          logical position of this header
 //! ```
 //!
+//! The offsets are the `Field` constants below (checked at compile time to
+//! tile the header) and the table in `docs/log-format.md`.
+//!
 //! The payload is summed before the header so that appenders can compute its
 //! CRC outside the append lock. Padding records sum the header only: their
 //! body is whatever was in the ring.
 
-use std::mem::{offset_of, size_of};
-
+use super::field::{tiles, Field};
 use super::Lsn;
 
 /// Records start on 64-byte (cache line) boundaries.
@@ -70,9 +72,9 @@ impl RecordKind {
     }
 }
 
-/// The record header, as laid out on media (little-endian fields).
+/// The decoded record header (the on-media fields, little-endian; their
+/// offsets are the constants below).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[repr(C)]
 pub struct RecordHeader {
     /// CRC32C (see module docs).
     pub crc: u32,
@@ -90,14 +92,34 @@ pub struct RecordHeader {
     pub pos: u64,
 }
 
-const _: () = assert!(size_of::<RecordHeader>() == HEADER_LEN);
-const _: () = assert!(offset_of!(RecordHeader, crc) == 0);
-const _: () = assert!(offset_of!(RecordHeader, kind) == 4);
-const _: () = assert!(offset_of!(RecordHeader, incarnation) == 6);
-const _: () = assert!(offset_of!(RecordHeader, len) == 8);
-const _: () = assert!(offset_of!(RecordHeader, epoch) == 12);
-const _: () = assert!(offset_of!(RecordHeader, lsn) == 16);
-const _: () = assert!(offset_of!(RecordHeader, pos) == 24);
+// The header's fields, as in docs/log-format.md ("Records"): encode, decode
+// and the checks below use these and nothing else.
+const CRC: Field<4> = Field::at(0);
+const KIND: Field<2> = Field::at(4);
+const INCARNATION: Field<2> = Field::at(6);
+const LEN: Field<4> = Field::at(8);
+const EPOCH: Field<4> = Field::at(12);
+const LSN: Field<8> = Field::at(16);
+const POS: Field<8> = Field::at(24);
+/// The CRC covers the header after its own field.
+const CRC_COVERS: std::ops::Range<usize> = CRC.end()..HEADER_LEN;
+
+// The fields fill the header exactly, in order, with no gap or overlap...
+const _: () = assert!(tiles(
+    &[
+        CRC.span(),
+        KIND.span(),
+        INCARNATION.span(),
+        LEN.span(),
+        EPOCH.span(),
+        LSN.span(),
+        POS.span()
+    ],
+    HEADER_LEN
+));
+// ...the CRC is first (it covers everything after it)...
+const _: () = assert!(CRC.off == 0 && CRC_COVERS.end == HEADER_LEN);
+// ...and a header fits in the first cache line of its record.
 const _: () = assert!(HEADER_LEN as u64 <= RECORD_ALIGN);
 
 impl RecordHeader {
@@ -105,34 +127,27 @@ impl RecordHeader {
     #[must_use]
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
-        b[0..4].copy_from_slice(&self.crc.to_le_bytes());
-        b[4..6].copy_from_slice(&self.kind.to_le_bytes());
-        b[6..8].copy_from_slice(&self.incarnation.to_le_bytes());
-        b[8..12].copy_from_slice(&self.len.to_le_bytes());
-        b[12..16].copy_from_slice(&self.epoch.to_le_bytes());
-        b[16..24].copy_from_slice(&self.lsn.to_le_bytes());
-        b[24..32].copy_from_slice(&self.pos.to_le_bytes());
+        CRC.put(&mut b, self.crc.to_le_bytes());
+        KIND.put(&mut b, self.kind.to_le_bytes());
+        INCARNATION.put(&mut b, self.incarnation.to_le_bytes());
+        LEN.put(&mut b, self.len.to_le_bytes());
+        EPOCH.put(&mut b, self.epoch.to_le_bytes());
+        LSN.put(&mut b, self.lsn.to_le_bytes());
+        POS.put(&mut b, self.pos.to_le_bytes());
         b
     }
 
     /// Decodes 32 on-media bytes (no validation).
     #[must_use]
     pub fn decode(b: &[u8; HEADER_LEN]) -> Self {
-        let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
-        let u32_at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
-        let u64_at = |o: usize| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&b[o..o + 8]);
-            u64::from_le_bytes(a)
-        };
         Self {
-            crc: u32_at(0),
-            kind: u16_at(4),
-            incarnation: u16_at(6),
-            len: u32_at(8),
-            epoch: u32_at(12),
-            lsn: u64_at(16),
-            pos: u64_at(24),
+            crc: u32::from_le_bytes(CRC.get(b)),
+            kind: u16::from_le_bytes(KIND.get(b)),
+            incarnation: u16::from_le_bytes(INCARNATION.get(b)),
+            len: u32::from_le_bytes(LEN.get(b)),
+            epoch: u32::from_le_bytes(EPOCH.get(b)),
+            lsn: u64::from_le_bytes(LSN.get(b)),
+            pos: u64::from_le_bytes(POS.get(b)),
         }
     }
 
@@ -141,7 +156,7 @@ impl RecordHeader {
     #[must_use]
     pub fn checksum(&self, payload_crc: u32) -> u32 {
         let b = self.encode();
-        crc32c::crc32c_append(payload_crc, &b[4..])
+        crc32c::crc32c_append(payload_crc, &b[CRC_COVERS])
     }
 
     /// Bytes this record occupies in the ring (header + payload, padded).

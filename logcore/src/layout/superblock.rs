@@ -17,10 +17,14 @@
 //! 124    4  CRC32C of bytes 0..124
 //! ```
 //!
+//! The offsets are the `Field` constants below (checked at compile time to
+//! tile the 128 bytes) and the table in `docs/log-format.md`.
+//!
 //! The superblock is never rewritten after create, so it cannot be torn by a
 //! crash; everything that changes lives in the control block.
 
 use super::control::{CONTROL_LEN, CONTROL_OFFSET};
+use super::field::{tiles, Field};
 use super::{Geometry, DEFAULT_RING_OFFSET, MIN_CAPACITY, RECORD_ALIGN};
 use crate::error::LayoutError;
 
@@ -30,6 +34,45 @@ pub const MAGIC: [u8; 8] = *b"TGLOG\0\x01\0";
 pub const FORMAT_VERSION: u32 = 1;
 /// Bytes of the superblock.
 pub const SUPERBLOCK_LEN: usize = 128;
+
+// The superblock's fields, as in docs/log-format.md ("Superblock"): encode,
+// decode and the checks below use these and nothing else.
+const MAGIC_F: Field<8> = Field::at(0);
+const VERSION: Field<4> = Field::at(8);
+const FLAGS: Field<4> = Field::at(12);
+const UUID: Field<16> = Field::at(16);
+const EPOCH: Field<4> = Field::at(32);
+const RECORD_ALIGN_F: Field<4> = Field::at(36);
+const REGION_LEN: Field<8> = Field::at(40);
+const CONTROL_OFFSET_F: Field<8> = Field::at(48);
+const RING_OFFSET: Field<8> = Field::at(56);
+const RING_CAPACITY: Field<8> = Field::at(64);
+const CREATED_UNIX_MS: Field<8> = Field::at(72);
+const RESERVED: Field<44> = Field::at(80);
+const CRC: Field<4> = Field::at(124);
+/// The CRC covers everything before it.
+const CRC_COVERS: std::ops::Range<usize> = 0..CRC.off;
+
+// The fields fill the superblock exactly, in order, the CRC last.
+const _: () = assert!(tiles(
+    &[
+        MAGIC_F.span(),
+        VERSION.span(),
+        FLAGS.span(),
+        UUID.span(),
+        EPOCH.span(),
+        RECORD_ALIGN_F.span(),
+        REGION_LEN.span(),
+        CONTROL_OFFSET_F.span(),
+        RING_OFFSET.span(),
+        RING_CAPACITY.span(),
+        CREATED_UNIX_MS.span(),
+        RESERVED.span(),
+        CRC.span()
+    ],
+    SUPERBLOCK_LEN
+));
+const _: () = assert!(CRC.end() == SUPERBLOCK_LEN);
 
 /// The decoded superblock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,18 +152,19 @@ impl Superblock {
     #[must_use]
     pub fn encode(&self) -> [u8; SUPERBLOCK_LEN] {
         let mut b = [0u8; SUPERBLOCK_LEN];
-        b[0..8].copy_from_slice(&MAGIC);
-        b[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-        b[16..32].copy_from_slice(&self.uuid);
-        b[32..36].copy_from_slice(&self.epoch.to_le_bytes());
-        b[36..40].copy_from_slice(&(RECORD_ALIGN as u32).to_le_bytes());
-        b[40..48].copy_from_slice(&self.region_len.to_le_bytes());
-        b[48..56].copy_from_slice(&(CONTROL_OFFSET as u64).to_le_bytes());
-        b[56..64].copy_from_slice(&self.geometry.ring_offset.to_le_bytes());
-        b[64..72].copy_from_slice(&self.geometry.capacity.to_le_bytes());
-        b[72..80].copy_from_slice(&self.created_unix_ms.to_le_bytes());
-        let crc = crc32c::crc32c(&b[..124]);
-        b[124..128].copy_from_slice(&crc.to_le_bytes());
+        MAGIC_F.put(&mut b, MAGIC);
+        VERSION.put(&mut b, FORMAT_VERSION.to_le_bytes());
+        // FLAGS and RESERVED stay zero.
+        UUID.put(&mut b, self.uuid);
+        EPOCH.put(&mut b, self.epoch.to_le_bytes());
+        RECORD_ALIGN_F.put(&mut b, (RECORD_ALIGN as u32).to_le_bytes());
+        REGION_LEN.put(&mut b, self.region_len.to_le_bytes());
+        CONTROL_OFFSET_F.put(&mut b, (CONTROL_OFFSET as u64).to_le_bytes());
+        RING_OFFSET.put(&mut b, self.geometry.ring_offset.to_le_bytes());
+        RING_CAPACITY.put(&mut b, self.geometry.capacity.to_le_bytes());
+        CREATED_UNIX_MS.put(&mut b, self.created_unix_ms.to_le_bytes());
+        let crc = crc32c::crc32c(&b[CRC_COVERS]);
+        CRC.put(&mut b, crc.to_le_bytes());
         b
     }
 
@@ -137,43 +181,35 @@ impl Superblock {
                 min_bytes: min,
             });
         }
-        let u32_at =
-            |o: usize| u32::from_le_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]);
-        let u64_at = |o: usize| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&bytes[o..o + 8]);
-            u64::from_le_bytes(a)
-        };
-        let mut magic = [0u8; 8];
-        magic.copy_from_slice(&bytes[0..8]);
+        let u32_at = |f: Field<4>| u32::from_le_bytes(f.get(bytes));
+        let u64_at = |f: Field<8>| u64::from_le_bytes(f.get(bytes));
+        let magic = MAGIC_F.get(bytes);
         if magic != MAGIC {
             return Err(LayoutError::ForeignMagic { found: magic });
         }
-        let stored = u32_at(124);
-        let computed = crc32c::crc32c(&bytes[..124]);
+        let stored = u32_at(CRC);
+        let computed = crc32c::crc32c(&bytes[CRC_COVERS]);
         if stored != computed {
             return Err(LayoutError::SuperblockChecksum { stored, computed });
         }
-        let version = u32_at(8);
+        let version = u32_at(VERSION);
         if version != FORMAT_VERSION {
             return Err(LayoutError::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
             });
         }
-        let mut uuid = [0u8; 16];
-        uuid.copy_from_slice(&bytes[16..32]);
         let sb = Self {
-            uuid,
-            epoch: u32_at(32),
-            region_len: u64_at(40),
+            uuid: UUID.get(bytes),
+            epoch: u32_at(EPOCH),
+            region_len: u64_at(REGION_LEN),
             geometry: Geometry {
-                ring_offset: u64_at(56),
-                capacity: u64_at(64),
+                ring_offset: u64_at(RING_OFFSET),
+                capacity: u64_at(RING_CAPACITY),
             },
-            created_unix_ms: u64_at(72),
+            created_unix_ms: u64_at(CREATED_UNIX_MS),
         };
-        let align = u64::from(u32_at(36));
+        let align = u64::from(u32_at(RECORD_ALIGN_F));
         if align != RECORD_ALIGN {
             return Err(LayoutError::GeometryMismatch {
                 field: "record_align",
@@ -181,7 +217,7 @@ impl Superblock {
                 got: align,
             });
         }
-        let control = u64_at(48);
+        let control = u64_at(CONTROL_OFFSET_F);
         if control != CONTROL_OFFSET as u64 {
             return Err(LayoutError::GeometryMismatch {
                 field: "control_offset",

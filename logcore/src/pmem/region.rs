@@ -405,15 +405,33 @@ impl Region {
         }
     }
 
-    /// Copies `buf.len()` bytes from the mapping at `offset`.
-    pub(crate) fn read(&self, offset: usize, buf: &mut [u8]) {
+    /// Copies `buf.len()` bytes from the mapping at `offset` into `buf`.
+    ///
+    /// The only way to read the mapping's bytes: it may be written while it
+    /// is read (the NIC writes a replica's ring through its registration,
+    /// another process appends to the log, a closure updates the control
+    /// block), so no `&[u8]` over it is ever handed out, which would let
+    /// the compiler assume those bytes hold still for the borrow. The copy
+    /// is a snapshot that may be torn by such a writer: callers validate it
+    /// (record CRCs, superblock CRC, control-block check words) and use
+    /// only `buf` afterwards, so what they checked is what they use. The
+    /// control block's live words are read through [`crate::Control`]
+    /// (atomics, as their writers use) rather than copied.
+    ///
+    /// # Panics
+    /// If `[offset, offset + buf.len())` is not inside the region (a caller
+    /// bug; [`crate::Source::read_at`] checks first and returns `false`).
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) {
         assert!(
             offset <= self.len && buf.len() <= self.len - offset,
             "read out of region"
         );
-        // SAFETY: in bounds (asserted); a plain byte copy of shared memory
-        // that may be written concurrently by another process yields some
-        // bytes, which every reader validates (CRC, checks) before use.
+        // SAFETY: the source range is inside our live mapping (asserted) and
+        // `buf` is a distinct, exclusively borrowed buffer, so the ranges do
+        // not overlap. The copy goes through raw pointers: no reference to
+        // the shared bytes exists, and bytes a concurrent writer (DMA,
+        // another process) changes mid-copy only make the snapshot torn,
+        // which every caller detects before use.
         unsafe {
             std::ptr::copy_nonoverlapping(self.as_ptr().add(offset), buf.as_mut_ptr(), buf.len());
         }
@@ -430,18 +448,6 @@ impl Region {
         // bounds, lives as long as &self; all accesses to control-block words
         // in any process are atomic, so there is no mixed non-atomic access.
         unsafe { &*self.as_ptr().add(offset).cast::<AtomicU64>() }
-    }
-
-    /// The whole mapping as bytes, for scanning.
-    ///
-    /// Taking `&mut self` rules out writes through this `Region` while the
-    /// slice lives. Another process (or another mapping of the same file)
-    /// may still write; the scanner validates every byte it uses, so racing
-    /// writes at the tail only look like a torn record.
-    pub fn bytes(&mut self) -> &[u8] {
-        // SAFETY: in bounds, initialised (mapped file/device memory), and no
-        // in-process writer through this Region exists while &mut is held.
-        unsafe { std::slice::from_raw_parts(self.as_ptr(), self.len) }
     }
 }
 
@@ -507,7 +513,7 @@ mod tests {
         r.write(100, b"hello");
         r.persist(100, 5).unwrap();
         let mut b = [0u8; 5];
-        r.read(100, &mut b);
+        r.read_at(100, &mut b);
         assert_eq!(&b, b"hello");
         drop(r);
         let data = std::fs::read(&p).unwrap();

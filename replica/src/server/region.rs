@@ -22,7 +22,7 @@ pub(super) fn inspect_region(
         path: s.region.clone(),
         reason,
     };
-    let mut region = match Region::open(&s.region, RegionKind::Auto) {
+    let region = match Region::open(&s.region, RegionKind::Auto) {
         Ok(r) => r,
         Err(e) => return Err(bad(format!("{e}"))),
     };
@@ -33,8 +33,10 @@ pub(super) fn inspect_region(
             s.geometry.region_len_bytes
         )));
     }
-    let bytes = region.bytes();
-    if bytes[..8] != MAGIC {
+    // Copied out, not borrowed: the region is registered for remote writes.
+    let mut magic = [0u8; 8];
+    region.read_at(0, &mut magic);
+    if magic != MAGIC {
         if let Some(u) = ep.uuid {
             return Err(bad(format!(
                 "holds no log, but the epoch file {} says it mirrored log {}: the region was \
@@ -45,7 +47,7 @@ pub(super) fn inspect_region(
         }
         return Ok(None);
     }
-    let img = Image::parse(bytes).map_err(|e| bad(format!("{e}; refusing to overwrite it")))?;
+    let img = Image::read(&region).map_err(|e| bad(format!("{e}; refusing to overwrite it")))?;
     let sb = img.superblock();
     if sb.geometry.ring_offset != s.geometry.ring_offset_bytes
         || sb.geometry.capacity != s.geometry.ring_capacity_bytes

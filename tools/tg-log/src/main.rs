@@ -167,20 +167,22 @@ fn create(
     }
 }
 
-/// Maps the region read-only and hands its parsed image to `f`.
+/// Maps the region read-only and hands its image to `f`.
 fn with_image(
     path: &Path,
     kind: RegionKind,
-    f: impl FnOnce(&Path, &Image<'_>) -> ExitCode,
+    f: impl FnOnce(&Path, &Image<'_, Region>) -> ExitCode,
 ) -> ExitCode {
-    let mut region = match Region::open_with(path, kind, Access::ReadOnly) {
+    let region = match Region::open_with(path, kind, Access::ReadOnly) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("tg-log: {e}");
             return ExitCode::from(2);
         }
     };
-    match Image::parse(region.bytes()) {
+    // Read by copying out of the mapping: the log may be live (a host
+    // appending, a NIC writing a replica's ring) while this reads it.
+    match Image::read(&region) {
         Ok(img) => f(path, &img),
         Err(e) => {
             eprintln!("tg-log: {}: {e}", path.display());
@@ -197,7 +199,7 @@ fn stop_text(r: StopReason) -> String {
     }
 }
 
-fn verify(path: &Path, img: &Image<'_>) -> ExitCode {
+fn verify(path: &Path, img: &Image<'_, Region>) -> ExitCode {
     match img.verify() {
         Ok(s) => {
             let c = img.control();
@@ -251,8 +253,8 @@ fn json_record(r: &Record<'_>, payload: bool) -> String {
     s
 }
 
-fn dump(path: &Path, img: &Image<'_>, jsonl: bool, payload: bool) -> ExitCode {
-    let scan = match img.scan() {
+fn dump(path: &Path, img: &Image<'_, Region>, jsonl: bool, payload: bool) -> ExitCode {
+    let mut scan = match img.scan() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("tg-log dump: {}: {e}", path.display());
@@ -262,7 +264,7 @@ fn dump(path: &Path, img: &Image<'_>, jsonl: bool, payload: bool) -> ExitCode {
     use std::io::Write;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    for rec in scan {
+    while let Some(rec) = scan.next_record() {
         match rec {
             Ok(r) => {
                 let line = if jsonl {
@@ -293,7 +295,7 @@ fn dump(path: &Path, img: &Image<'_>, jsonl: bool, payload: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn stat(path: &Path, img: &Image<'_>) -> ExitCode {
+fn stat(path: &Path, img: &Image<'_, Region>) -> ExitCode {
     let sb = img.superblock();
     let c = img.control();
     println!("path: {}", path.display());
