@@ -115,7 +115,7 @@ pub fn cycle(
     // The control block through the registered mapping: the watch only
     // reads it. The Arc keeps it mapped while `standby` is
     // borrowed mutably by the takeover.
-    let source = std::sync::Arc::clone(&standby.source);
+    let source = std::sync::Arc::clone(standby.source());
     let control =
         Control::new(source.memory().region()).map_err(|source| ClosureError::Layout {
             path: opts.log_path.clone(),

@@ -4,15 +4,18 @@
 //! domain, and per replica a connected queue pair, mirror and control
 //! channel under the closure's own writer identity. Everything the takeover
 //! posts or sends on exists before the host fails.
+//!
+//! The links are generic over fabric's transport seam ([`Transport`]): the
+//! daemon arms a [`Standby`] on verbs ([`Standby::prepare`]); the shipping,
+//! keep-alive and takeover logic runs on any transport.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fabric::replicated::{connect, LogIdentity, RegionMemory, ReplicaSpec};
-use fabric::transport::RdmaConnected;
+use fabric::replicated::{LogIdentity, RegionMemory, ReplicaSpec};
+use fabric::transport::{Connected, ControlSession, Rdma, Transport};
 use fabric::verbs::{Access, Context, MemoryRegion, ProtectionDomain};
-use fabric::wire::session;
 use logcore::{Control, Image, LogState, Region, RegionKind};
 
 use crate::error::ClosureError;
@@ -38,34 +41,45 @@ pub enum ShipFrom {
 /// a control-channel round trip.
 pub const RESHIP_MAX_BYTES: u64 = 64 << 10;
 
+/// A connected replica over transport `T`.
+pub type Conn<T> =
+    Connected<<T as Transport>::Path, <T as Transport>::Control, <T as Transport>::Clock>;
+
 /// One replica as the closure holds it.
-#[derive(Debug)]
-pub struct StandbyLink {
+pub struct StandbyLink<T: Transport> {
     /// How to reach it (for reconnects after a failed keep-alive).
     pub spec: ReplicaSpec,
     /// The mirror and control channel, `None` after a failed keep-alive
     /// until a reconnect succeeds.
-    pub conn: Option<RdmaConnected<RegionMemory>>,
+    pub conn: Option<Conn<T>>,
 }
 
-/// The armed closure: log mapped and registered, mirrors connected.
+impl<T: Transport> std::fmt::Debug for StandbyLink<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StandbyLink")
+            .field("spec", &self.spec)
+            .field("conn", &self.conn)
+            .finish()
+    }
+}
+
+/// The armed closure: log mapped and registered, mirrors connected, over
+/// transport `T` (verbs unless a simulator says otherwise).
 #[derive(Debug)]
-pub struct Standby {
+pub struct Standby<T: Transport = Rdma<RegionMemory>> {
     /// The read-write mapping handed to [`logcore::Log::take_over`]; taken
     /// by the takeover.
     pub takeover_region: Option<Region>,
-    /// The registered mapping (keeps the MR's memory alive).
-    pub source: Arc<MemoryRegion<RegionMemory>>,
+    /// How the links reach the replicas (on verbs: it owns the registered
+    /// mapping, whose protection domain holds the device open).
+    pub transport: T,
     /// What the closure tells replicas about the log.
     pub identity: LogIdentity,
     /// One per replica, in config order.
-    pub links: Vec<StandbyLink>,
+    pub links: Vec<StandbyLink<T>>,
     /// Time to open the device, register the log and connect every
     /// replica from nothing (what a cold agent would pay at takeover).
     pub cold_connect: Duration,
-    // Declared last: dropped after the MR and QPs that use them.
-    _pd: ProtectionDomain,
-    _ctx: Context,
 }
 
 /// Waits (bounded) for a host running on the log: state `running` with a
@@ -150,10 +164,14 @@ impl Standby {
             MemoryRegion::register(&pd, mem, Access::LOCAL_READ).map_err(ClosureError::Verbs)?,
         );
         tracing::info!(len_bytes = len, "log registered (device may only read it)");
+        // The MR holds the protection domain, and it the device, open.
+        drop((pd, ctx));
+        let transport = Rdma::new(source);
         let mut links = Vec::with_capacity(opts.replicas.len());
         for spec in &opts.replicas {
-            let c =
-                connect(spec, &opts.connect, &source, &identity).map_err(ClosureError::Connect)?;
+            let c = transport
+                .connect(spec, &opts.connect, &identity)
+                .map_err(ClosureError::Connect)?;
             tracing::info!(replica = %spec.name, durable = c.durable, epoch, "standby mirror connected");
             links.push(StandbyLink {
                 spec: spec.clone(),
@@ -163,15 +181,20 @@ impl Standby {
         let cold_connect = cold.elapsed();
         Ok(Standby {
             takeover_region: Some(rw),
-            source,
+            transport,
             identity,
             links,
             cold_connect,
-            _pd: pd,
-            _ctx: ctx,
         })
     }
 
+    /// The registered mapping of the host's log.
+    pub fn source(&self) -> &Arc<MemoryRegion<RegionMemory>> {
+        self.transport.source()
+    }
+}
+
+impl<T: Transport> Standby<T> {
     /// Ships `[from, to)` to every replica with the pre-established
     /// mirrors and makes it durable there; returns the bytes shipped
     /// (summed over replicas). With [`ShipFrom::ReplicaStatus`] each
@@ -205,7 +228,7 @@ impl Standby {
                 {
                     Some(c.mirror.durable())
                 }
-                ShipFrom::ReplicaStatus => Some(match session::request_status(&mut c.control) {
+                ShipFrom::ReplicaStatus => Some(match c.control.status() {
                     Ok(st) => st.durable_tail,
                     Err(e) => {
                         tracing::warn!(replica = %name, error = %e, "status failed; shipping from the standby's last position");
@@ -240,7 +263,7 @@ impl Standby {
         let mut up = 0;
         for link in &mut self.links {
             if let Some(c) = &mut link.conn {
-                match session::request_status(&mut c.control) {
+                match c.control.status() {
                     Ok(st) => {
                         if st.sealed {
                             tracing::warn!(replica = %link.spec.name, epoch = st.epoch, "replica reports the stream sealed");
@@ -258,7 +281,10 @@ impl Standby {
                 }
             }
             if link.conn.is_none() {
-                match connect(&link.spec, &opts.connect, &self.source, &self.identity) {
+                match self
+                    .transport
+                    .connect(&link.spec, &opts.connect, &self.identity)
+                {
                     Ok(c) => link.conn = Some(c),
                     Err(e) => {
                         tracing::warn!(replica = %link.spec.name, error = %e, "standby mirror down: a takeover now would miss this replica");

@@ -32,7 +32,8 @@
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use fabric::wire::{session, SealPoint};
+use fabric::transport::{ControlSession, Transport};
+use fabric::wire::SealPoint;
 use logcore::Log;
 use serde_json::{json, Value};
 
@@ -159,8 +160,8 @@ pub fn spawn_restart(argv: &[String]) -> Result<u32, ClosureError> {
 /// # Errors
 /// [`ClosureError`] of the failing step; the steps before it stay done
 /// (a tail already durable stays durable).
-pub fn take_over(
-    standby: &mut Standby,
+pub fn take_over<T: Transport>(
+    standby: &mut Standby<T>,
     opts: &ClosureOptions,
     reason: Verdict,
     host_pid: u32,
@@ -216,12 +217,12 @@ pub fn take_over(
             .ok_or_else(|| ClosureError::NotConnected {
                 replica: name.clone(),
             })?;
-        session::request_seal(&mut c.control, point).map_err(|source| {
-            ClosureError::SealReplica {
+        c.control
+            .seal(point)
+            .map_err(|source| ClosureError::SealReplica {
                 replica: name.clone(),
                 source,
-            }
-        })?;
+            })?;
     }
     if let Err(e) = log.control().set_remote_durable_tail(log.persisted()) {
         tracing::warn!(error = %e, "could not record the remote durable tail in the control block");

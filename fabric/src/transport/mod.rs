@@ -26,7 +26,7 @@ use crate::mirror::Mirror;
 use crate::replicated::{ConnectOptions, LogIdentity, ReplicaError, ReplicaSpec};
 use crate::verbs::VerbsError;
 use crate::wire::session::SessionError;
-use crate::wire::Status;
+use crate::wire::{SealPoint, Status};
 
 /// One request of a ship, in ring terms: offsets are within the ring, the
 /// same on both sides (the replica's ring is a byte mirror), and the path
@@ -98,13 +98,19 @@ pub trait ShipPath: Send {
 }
 
 /// The writer's side of an admitted control channel, as the link manager
-/// uses it (status requests double as keep-alives).
+/// and the closure use it (status requests double as keep-alives).
 pub trait ControlSession: Send {
     /// One status round trip.
     ///
     /// # Errors
     /// The session's error (the link is then taken down).
     fn status(&mut self) -> Result<Status, SessionError>;
+    /// Asks the replica to seal `point.epoch` at `point.tail`; returns once
+    /// it answers that its copy reaches the tail and the seal is recorded.
+    ///
+    /// # Errors
+    /// The session's error, or the replica's refusal.
+    fn seal(&mut self, point: SealPoint) -> Result<SealPoint, SessionError>;
 }
 
 /// A replica connected over some transport: its mirror, its control

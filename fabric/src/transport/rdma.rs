@@ -9,11 +9,14 @@ use crate::mirror::Mirror;
 use crate::replicated::{ConnectOptions, LogIdentity, LogMemory, ReplicaError, ReplicaSpec};
 use crate::verbs::{Access, MemoryRegion, PreparedQp, RdmaMemory, RingPlacement, VerbsPath};
 use crate::wire::session::{self, SessionError};
-use crate::wire::{handshake, Channel, Geometry, Hello, Status};
+use crate::wire::{handshake, Channel, Geometry, Hello, SealPoint, Status};
 
 impl ControlSession for Channel<TcpStream> {
     fn status(&mut self) -> Result<Status, SessionError> {
         session::request_status(self)
+    }
+    fn seal(&mut self, point: SealPoint) -> Result<SealPoint, SessionError> {
+        session::request_seal(self, point)
     }
 }
 
