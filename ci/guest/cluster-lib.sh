@@ -56,13 +56,13 @@ fail() {
 # await NAME SECONDS WHAT: waits for sync/NAME; fails naming WHAT.
 await() {
   local name=$1 secs=$2 what=$3 end
-  end=$(( $(date +%s) + secs ))
+  end=$(( EPOCHSECONDS + secs ))
   while [ ! -e "$sync/$name" ]; do
     if [ -e "$sync/abort" ]; then
       say "stopping: the other node aborted ($(cat "$sync/abort"))"
       exit 1
     fi
-    [ "$(date +%s)" -lt "$end" ] || fail "$what did not happen within $secs s (no $sync/$name)"
+    [ "$EPOCHSECONDS" -lt "$end" ] || fail "$what did not happen within $secs s (no $sync/$name)"
     sleep 0.05
   done
 }
@@ -73,14 +73,38 @@ value() { cat "$sync/$1"; }
 # fact KEY VALUE: one figure for the checker (ci/lib/cluster_check.py).
 fact() { printf '%s %s\n' "$1" "$2" >> "$node/facts"; }
 
-# stamp: prefixes each line of stdin with the time it was read (seconds,
-# this VM's clock); the checker compares times from one node only.
-stamp() {
+# stamper OUT: starts the time stamper of OUT and waits until it runs; sets
+# stamp_fifo (write the lines to stamp there) and adds it to tg_pids. Each
+# line is prefixed with the time it was read (seconds, this VM's clock); the
+# checker compares times from one node only.
+#
+# The stamper is python3, whose start-up reads dozens of files over the
+# VM's shared root filesystem: under TCG on a busy machine it took several
+# seconds, and a process whose output went straight into a stamper started
+# with it had its first lines (its `pid` line) stamped and seen that much
+# later, enough to miss a 10 s bound (the replica-restart drill failed so,
+# its `pid` line stamped 7 s after tg-closure had started). So the stamper
+# is started first and awaited (ready file), and only then the process.
+stamper() {
+  local out=$1 ready i
+  # In the guest's own /tmp: a FIFO on the shared folders may not be possible.
+  stamp_fifo=$(mktemp -u "${TMPDIR:-/tmp}/tg-stamp.XXXXXX")
+  ready=$stamp_fifo.ready
+  mkfifo "$stamp_fifo"
   "$py" -u -c '
 import sys, time
-for line in iter(sys.stdin.buffer.readline, b""):
-    sys.stdout.write("%.6f %s" % (time.time(), line.decode(errors="replace")))
-    sys.stdout.flush()'
+open(sys.argv[2], "w").close()  # running: the caller may start the writer
+with open(sys.argv[1], "rb") as f:
+    for line in iter(f.readline, b""):
+        sys.stdout.write("%.6f %s" % (time.time(), line.decode(errors="replace")))
+        sys.stdout.flush()' "$stamp_fifo" "$ready" >> "$out" &
+  tg_pids+=("$!")
+  for i in $(seq 1 1200); do
+    [ -e "$ready" ] && return 0
+    kill -0 "$!" 2>/dev/null || fail "the time stamper ($py) for $out exited at start"
+    sleep 0.05
+  done
+  fail "the time stamper ($py) for $out did not start within 60 s"
 }
 
 # check_dax: the devdax device is the size the config's log.size-bytes says
@@ -95,10 +119,10 @@ check_dax() {
 
 # wait_listen SECONDS: until tg-replica accepts on its control address.
 wait_listen() {
-  local end=$(( $(date +%s) + $1 ))
+  local end=$(( EPOCHSECONDS + $1 ))
   until (exec 3<>"/dev/tcp/$replica_addr/$replica_port") 2>/dev/null; do
     kill -0 "$replica_pid" 2>/dev/null || fail "tg-replica exited at start: $(tail -n 5 "$node/tg-replica.$boot.log")"
-    [ "$(date +%s)" -lt "$end" ] || fail "tg-replica did not listen on $replica_addr:$replica_port within $1 s (log: $node/tg-replica.$boot.log)"
+    [ "$EPOCHSECONDS" -lt "$end" ] || fail "tg-replica did not listen on $replica_addr:$replica_port within $1 s (log: $node/tg-replica.$boot.log)"
     sleep 0.1
   done
 }
@@ -109,8 +133,8 @@ wait_listen() {
 # every 50 ms: the primary's own view of an outage, on the clock its
 # commits are stamped with.
 watch_replica() {
-  local end=$(( $(date +%s) + $1 )) up=1
-  while [ "$(date +%s)" -lt "$end" ]; do
+  local end=$(( EPOCHSECONDS + $1 )) up=1
+  while [ "$EPOCHSECONDS" -lt "$end" ]; do
     if timeout 1 bash -c "exec 3<>/dev/tcp/$replica_addr/$replica_port" 2>/dev/null; then
       if [ "$up" = 0 ]; then fact replica_back_at "$(now)"; return 0; fi
     elif [ "$up" = 1 ]; then
@@ -144,13 +168,14 @@ stop_replica() {
 # `committed LSN` per commit, then `exit STATUS`. Sets load_pid.
 start_load() {
   local records=$1 rate=${2:-}
+  stamper "$live/load.out"
   {
     "$bin/tg-bench" load --quiet --config "$cfg" --records "$records" \
       ${rate:+--rate "$rate"} --seed "$seed" 2>> "$node/load.err" &
     echo "pid $!"
     local rc=0; wait $! || rc=$?
     echo "exit $rc"
-  } | stamp >> "$live/load.out" &
+  } > "$stamp_fifo" &
   tg_pids+=("$!")
   local i
   for i in $(seq 1 200); do
@@ -175,15 +200,15 @@ load_runner() {
     [ "${n:-0}" -lt "$total" ] || break
     exits=$(grep -c ' exit ' "$live/load.out" 2>/dev/null || true)
     start_load $(( total - ${n:-0} )) "$rate"
-    end=$(( $(date +%s) + 900 ))
+    end=$(( EPOCHSECONDS + 900 ))
     while [ "$(grep -c ' exit ' "$live/load.out")" -le "${exits:-0}" ]; do
-      [ "$(date +%s)" -lt "$end" ] || fail "a run of the host load did not end within 900 s"
+      [ "$EPOCHSECONDS" -lt "$end" ] || fail "a run of the host load did not end within 900 s"
       sleep 0.2
     done
     rc=$(grep ' exit ' "$live/load.out" | tail -n1 | awk '{print $3}')
     [ "$rc" != 0 ] || break
-    give_up=${give_up:-$(( $(date +%s) + retry_s ))}
-    [ "$(date +%s)" -lt "$give_up" ] || fail "the host still failed $retry_s s after its first failure: $(tail -n 1 "$node/load.err")"
+    give_up=${give_up:-$(( EPOCHSECONDS + retry_s ))}
+    [ "$EPOCHSECONDS" -lt "$give_up" ] || fail "the host still failed $retry_s s after its first failure: $(tail -n 1 "$node/load.err")"
     say "host exited with status $rc ($(tail -n 1 "$node/load.err")); starting it again in 2 s"
     sleep 2
   done
@@ -192,10 +217,10 @@ load_runner() {
 
 # await_runner SECONDS: until load_runner is done.
 await_runner() {
-  local end=$(( $(date +%s) + $1 ))
+  local end=$(( EPOCHSECONDS + $1 ))
   while [ ! -e "$live/runner.done" ]; do
     if [ -e "$sync/abort" ]; then say "stopping: $(cat "$sync/abort")"; exit 1; fi
-    [ "$(date +%s)" -lt "$end" ] || fail "the host did not finish its records within $1 s (last committed: $(committed)); see $node/load.err"
+    [ "$EPOCHSECONDS" -lt "$end" ] || fail "the host did not finish its records within $1 s (last committed: $(committed)); see $node/load.err"
     sleep 0.5
   done
 }
@@ -205,12 +230,13 @@ await_runner() {
 # (`pid P`, `armed {json}`, `takeover {json}` or `stood-down {json}`,
 # `exit STATUS`). Sets closure_pid.
 start_closure() {
+  stamper "$node/closure.out"
   {
     "$bin/tg-closure" run --once --config "$cfg" --wait-host-ms 30000 2>> "$node/closure.err" &
     echo "pid $!"
     local rc=0; wait $! || rc=$?
     echo "exit $rc"
-  } | stamp >> "$node/closure.out" &
+  } > "$stamp_fifo" &
   tg_pids+=("$!")
   closure_pid=$(await_line "$node/closure.out" '^[0-9.]* pid ' 10 "tg-closure start" | awk '{print $3}')
   tg_pids+=("$closure_pid")
@@ -219,12 +245,12 @@ start_closure() {
 # await_line FILE REGEX SECONDS WHAT: prints the first line matching REGEX.
 await_line() {
   local file=$1 re=$2 secs=$3 what=$4 end line
-  end=$(( $(date +%s) + secs ))
+  end=$(( EPOCHSECONDS + secs ))
   while :; do
     line=$(grep -m1 -E "$re" "$file" 2>/dev/null || true)
     [ -z "$line" ] || { printf '%s\n' "$line"; return 0; }
     if [ -e "$sync/abort" ]; then say "stopping: the other node aborted ($(cat "$sync/abort"))"; exit 1; fi
-    [ "$(date +%s)" -lt "$end" ] || fail "$what did not happen within $secs s (no line matching '$re' in $file)"
+    [ "$EPOCHSECONDS" -lt "$end" ] || fail "$what did not happen within $secs s (no line matching '$re' in $file)"
     sleep 0.05
   done
 }
@@ -239,11 +265,11 @@ committed() {
 # await_committed N SECONDS: until the host has committed LSN N.
 await_committed() {
   local n=$1 secs=$2 end
-  end=$(( $(date +%s) + secs ))
+  end=$(( EPOCHSECONDS + secs ))
   while [ "$(committed)" -lt "$n" ]; do
     if [ -e "$sync/abort" ]; then say "stopping: the other node aborted ($(cat "$sync/abort"))"; exit 1; fi
     grep -q ' exit ' "$live/load.out" 2>/dev/null && fail "the host load exited before committing LSN $n: $(tail -n 3 "$node/load.err")"
-    [ "$(date +%s)" -lt "$end" ] || fail "the host did not commit LSN $n within $secs s (last committed: $(committed)); see $node/load.err"
+    [ "$EPOCHSECONDS" -lt "$end" ] || fail "the host did not commit LSN $n within $secs s (last committed: $(committed)); see $node/load.err"
     sleep 0.1
   done
 }
