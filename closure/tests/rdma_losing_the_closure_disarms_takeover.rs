@@ -19,9 +19,12 @@ fn rdma_losing_the_closure_disarms_takeover() {
         &format!("  heartbeat-interval-ms: 50\n  heartbeat-timeout-ms: {TIMEOUT_MS}\n"),
     );
     node.start_replica();
-    // 4000 records at 250/s: 16 s, long enough to arm, lose the closure
-    // and keep going.
-    let (mut host, host_out) = node.start_host_with(4000, 31, Some(250), &["-v", "-v"]);
+    // 4000 records at 70/s: 57 s (and no ring wrap in the 4 MiB log), longer than this test's own bounds on
+    // arming (30 s), the armed report (10 s) and the disarmed report
+    // (10 s), so the host is still running when the closure is lost. (With
+    // 16 s it once finished first: tg-closure took 10 s to start in a busy
+    // VM, and the host's clean exit stood the closure down.)
+    let (mut host, host_out) = node.start_host_with(4000, 31, Some(70), &["-v", "-v"]);
     node.first_commit(&host_out);
     let (mut closure, closure_out) = node.start_closure();
     let armed = node.armed(&closure_out, Duration::from_secs(30));
