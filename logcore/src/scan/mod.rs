@@ -233,13 +233,9 @@ impl<'a, S: ?Sized + Source> Scan<'a, S> {
     /// # Errors
     /// [`ScanError`] on corruption before the persisted tail (then `None`).
     pub fn next_record(&mut self) -> Option<Result<Record<'_>, ScanError>> {
-        let at = match self.begin()? {
-            Ok(at) => at,
-            Err(fault) => return self.reject(fault).map(Err),
-        };
-        let checked = match self.check_header(at) {
-            Ok(c) => c,
-            Err(fault) => return self.reject(fault).map(Err),
+        let (at, checked) = match self.next_header()? {
+            Ok(h) => h,
+            Err(e) => return Some(Err(e)),
         };
         let n = checked.payload_len;
         if self.payload.len() < n {
@@ -312,6 +308,19 @@ impl<'a, S: ?Sized + Source> Scan<'a, S> {
 
     /// Every check of the record at `c` but its CRC (docs/log-format.md,
     /// checks 1 to 8).
+    /// The next record's checked header, for both ways of reading
+    /// (`None` at the end; a fault before the persisted tail is rejected).
+    fn next_header(&mut self) -> Option<Result<(Cursor, Checked), ScanError>> {
+        let at = match self.begin()? {
+            Ok(at) => at,
+            Err(fault) => return self.reject(fault).map(Err),
+        };
+        match self.check_header(at) {
+            Ok(c) => Some(Ok((at, c))),
+            Err(fault) => self.reject(fault).map(Err),
+        }
+    }
+
     fn check_header(&self, c: Cursor) -> Result<Checked, RecordFault> {
         let g = self.cfg.geometry;
         let off = g.ring_offset(c.pos);
@@ -468,13 +477,9 @@ impl<'a> Iterator for Scan<'a> {
     type Item = Result<Record<'a>, ScanError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let at = match self.begin()? {
-            Ok(at) => at,
-            Err(fault) => return self.reject(fault).map(Err),
-        };
-        let checked = match self.check_header(at) {
-            Ok(c) => c,
-            Err(fault) => return self.reject(fault).map(Err),
+        let (at, checked) = match self.next_header()? {
+            Ok(h) => h,
+            Err(e) => return Some(Err(e)),
         };
         let image: &'a [u8] = self.src;
         let p0 = checked.payload_offset;
