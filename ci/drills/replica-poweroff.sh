@@ -53,8 +53,7 @@ drill_primary() {
   tg_pids+=("$!")
   await_committed "$DRILL_FAULT_AT" 120
   fact committed_at_poweroff "$(committed)"
-  watch_replica 420 &
-  tg_pids+=("$!")
+  watch_replica 420
   signal poweroff.replica
   await replica.restarted 420 "the replica VM rebooting and tg-replica serving again"
   say "replica back after its power-off; host at LSN $(committed)"

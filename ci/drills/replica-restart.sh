@@ -39,8 +39,7 @@ drill_primary() {
   await_line "$node/closure.out" '^[0-9.]* armed ' 60 "tg-closure arming" > /dev/null
   await_committed "$DRILL_FAULT_AT" 120
   fact committed_at_kill "$(committed)"
-  watch_replica 120 &
-  tg_pids+=("$!")
+  watch_replica 120
   signal kill.replica
   await replica.restarted 120 "tg-replica's restart"
   say "replica back; host at LSN $(committed)"

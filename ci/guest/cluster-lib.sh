@@ -127,21 +127,48 @@ wait_listen() {
   done
 }
 
-# watch_replica SECONDS: in the background, records (facts, this node's
-# clock) when tg-replica's control address stops accepting
-# (replica_down_at) and when it accepts again (replica_back_at), probing
-# every 50 ms: the primary's own view of an outage, on the clock its
-# commits are stamped with.
+# watch_replica SECONDS: records (facts, this node's clock) when tg-replica's
+# control address stops accepting (replica_down_at) and when it accepts
+# again (replica_back_at), probing every 50 ms: the primary's own view of an
+# outage, on the clock its commits are stamped with. Returns once the
+# prober runs (call it before the fault); the prober stops at the first
+# accept after an outage, or after SECONDS.
+#
+# One long-lived python3 process, not a bash probe per attempt: under TCG,
+# with the host committing flat out beside it, fork+exec of a probe over
+# the 9p root takes longer than the probe's own 1 s bound, so every probe
+# "failed" and the replica looked down 40 s after it was back.
 watch_replica() {
-  local end=$(( EPOCHSECONDS + $1 )) up=1
-  while [ "$EPOCHSECONDS" -lt "$end" ]; do
-    if timeout 1 bash -c "exec 3<>/dev/tcp/$replica_addr/$replica_port" 2>/dev/null; then
-      if [ "$up" = 0 ]; then fact replica_back_at "$(now)"; return 0; fi
-    elif [ "$up" = 1 ]; then
-      up=0; fact replica_down_at "$(now)"
-    fi
+  local ready i pid
+  ready=$(mktemp -u "${TMPDIR:-/tmp}/tg-watch.XXXXXX")
+  "$py" -u -c '
+import socket, sys, time
+addr, port, seconds, facts, ready = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
+def fact(name, t):
+    with open(facts, "a") as f:
+        f.write("%s %.6f\n" % (name, t))
+open(ready, "w").close()
+end, up = time.time() + seconds, True
+while time.time() < end:
+    t = time.time()
+    try:
+        socket.create_connection((addr, port), timeout=1).close()
+        if not up:
+            fact("replica_back_at", t)
+            sys.exit(0)
+    except OSError:
+        if up:
+            up = False
+            fact("replica_down_at", t)
+    time.sleep(0.05)' "$replica_addr" "$replica_port" "$1" "$node/facts" "$ready" &
+  pid=$!
+  tg_pids+=("$pid")
+  for i in $(seq 1 1200); do
+    [ -e "$ready" ] && return 0
+    kill -0 "$pid" 2>/dev/null || fail "the replica watcher ($py) exited at start"
     sleep 0.05
   done
+  fail "the replica watcher ($py) did not start within 60 s"
 }
 
 start_replica() {
