@@ -66,7 +66,11 @@ struct InFlight {
     ticket: u64,
     /// Logical position durable once it completes.
     end: u64,
-    posted_at: Instant,
+    /// When the ship was first seen still in flight by a timed reap (the
+    /// clock is not read at post: most ships complete before anyone looks,
+    /// and a clock read traps under emulation). Its age is counted from
+    /// there, so a timeout fires at most [`POLLS_PER_CLOCK_READ`] polls late.
+    seen_at: Option<Instant>,
 }
 
 /// One replica's mirror of the local ring.
@@ -302,7 +306,7 @@ impl<P: ShipPath, C: Clock> Mirror<P, C> {
         self.in_flight.push_back(InFlight {
             ticket,
             end,
-            posted_at: self.clock.now(),
+            seen_at: None,
         });
         Ok(())
     }
@@ -331,12 +335,13 @@ impl<P: ShipPath, C: Clock> Mirror<P, C> {
             self.in_flight.pop_front();
         }
         self.reaps = self.reaps.wrapping_add(1);
-        if let Some(oldest) = self
-            .in_flight
-            .front()
-            .filter(|_| self.reaps.is_multiple_of(POLLS_PER_CLOCK_READ))
-        {
-            let waited = self.clock.now() - oldest.posted_at;
+        if !self.reaps.is_multiple_of(POLLS_PER_CLOCK_READ) {
+            return Ok(self.durable);
+        }
+        if let Some(oldest) = self.in_flight.front_mut() {
+            let now = self.clock.now();
+            let seen_at = *oldest.seen_at.get_or_insert(now);
+            let waited = now - seen_at;
             if waited > self.timeout {
                 let e = self.path.timed_out(waited);
                 self.abort_in_flight();

@@ -274,11 +274,16 @@ impl<T: Transport> ReplicatedLog<T> {
     /// uncommitted records that fill the ring: commit them.
     pub fn append(&self, payload: &[u8]) -> Result<Appended, AppendError> {
         let clock = self.inner.transport.clock();
-        let start = clock.now();
+        // The clock is read only once the ring is full (a read traps under
+        // emulation, and an append that fits needs none).
+        let mut start = None;
         loop {
             match self.inner.log.append_record(payload) {
                 Err(AppendError::Full { .. })
-                    if clock.now() - start < self.inner.commit_timeout =>
+                    if {
+                        let now = clock.now();
+                        now - *start.get_or_insert(now) < self.inner.commit_timeout
+                    } =>
                 {
                     // Back-pressure: records appended but not committed yet
                     // must be persisted and shipped first (only those can be

@@ -20,11 +20,13 @@ const CLOCK_EVERY: u32 = 16;
 /// spins (a `spin_loop` hint) until [`SPIN_BEFORE_YIELD`] has passed since
 /// the first wait, then yields the thread on every call.
 ///
-/// The clock is not read at all when the first poll succeeds (no wait), and
-/// read only every 16th wait while spinning (clock reads trap under
-/// emulation); once yielding, it
-/// is read on every wait (a yield is a system call anyway), so a deadline
-/// checked against [`Self::waited`] is seen within one yield of passing.
+/// The clock is not read at all before the 16th wait (most completions on
+/// hardware arrive sooner; clock reads trap under emulation), and then only
+/// every 16th wait while spinning; the spin is timed from that first read,
+/// so it lasts 16 spin hints longer than [`SPIN_BEFORE_YIELD`]. Once
+/// yielding, the clock is read on every wait (a yield is a system call
+/// anyway), so a deadline checked against [`Self::waited`] is seen within
+/// one yield of passing.
 ///
 /// ```no_run
 /// # fn poll() -> bool { true }
@@ -35,18 +37,18 @@ const CLOCK_EVERY: u32 = 16;
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Spin {
-    /// When the first wait began; `None` before it (no clock read yet).
+    /// The first clock read (at the 16th wait); `None` before it.
     start: Option<Instant>,
     /// Time since `start` at the latest clock read.
     waited: Duration,
-    /// Waits since `start`.
+    /// Waits so far.
     waits: u32,
     /// Whether [`SPIN_BEFORE_YIELD`] has passed (then every wait yields).
     yielding: bool,
 }
 
 impl Spin {
-    /// A wait that has not started: no clock read until the first
+    /// A wait that has not started: no clock read until the 16th
     /// [`Self::wait_once`].
     #[must_use]
     pub const fn new() -> Self {
@@ -61,15 +63,12 @@ impl Spin {
     /// Waits once between two polls: a spin-loop hint during the first
     /// [`SPIN_BEFORE_YIELD`], a `yield_now` after it.
     pub fn wait_once(&mut self) {
-        match self.start {
-            None => self.start = Some(Instant::now()),
-            Some(start) => {
-                self.waits = self.waits.wrapping_add(1);
-                if self.yielding || self.waits.is_multiple_of(CLOCK_EVERY) {
-                    self.waited = start.elapsed();
-                    self.yielding = self.waited >= SPIN_BEFORE_YIELD;
-                }
-            }
+        self.waits = self.waits.wrapping_add(1);
+        if self.yielding || self.waits.is_multiple_of(CLOCK_EVERY) {
+            let now = Instant::now();
+            let start = *self.start.get_or_insert(now);
+            self.waited = now - start;
+            self.yielding = self.waited >= SPIN_BEFORE_YIELD;
         }
         if self.yielding {
             std::thread::yield_now();
@@ -84,9 +83,9 @@ impl Spin {
         !self.yielding
     }
 
-    /// How long this wait has lasted, as of the latest clock read (zero
-    /// before the first [`Self::wait_once`]). It lags the true time by at
-    /// most 16 spins while spinning and one yield after.
+    /// How long this wait has lasted since its first clock read, as of the
+    /// latest one (zero before the 16th [`Self::wait_once`]). It lags the
+    /// true time by up to 32 spins while spinning and one yield after.
     #[must_use]
     pub fn waited(&self) -> Duration {
         self.waited
@@ -98,10 +97,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn no_clock_read_before_the_first_wait() {
-        let spin = Spin::new();
-        assert!(spin.start.is_none());
+    fn no_clock_read_before_the_sixteenth_wait() {
+        let mut spin = Spin::new();
+        for _ in 1..CLOCK_EVERY {
+            spin.wait_once();
+        }
+        assert!(spin.start.is_none(), "a clock read before the 16th wait");
         assert_eq!(spin.waited(), Duration::ZERO);
+        spin.wait_once();
+        assert!(spin.start.is_some(), "the 16th wait starts the clock");
     }
 
     #[test]
