@@ -85,6 +85,11 @@ fact() { printf '%s %s\n' "$1" "$2" >> "$node/facts"; }
 # later, enough to miss a 10 s bound (the replica-restart drill failed so,
 # its `pid` line stamped 7 s after tg-closure had started). So the stamper
 # is started first and awaited (ready file), and only then the process.
+# It stamps every writer that opens the FIFO, one after another, until it is
+# killed at clean-up: the host load's restarts reuse one stamper (see
+# start_load) rather than paying python's start-up on every restart, which
+# kept the primary busy through a replica's outage (7-12 s from one run's
+# exit to the next one's `pid` line in replica-poweroff).
 stamper() {
   local out=$1 ready i
   # In the guest's own /tmp: a FIFO on the shared folders may not be possible.
@@ -94,11 +99,15 @@ stamper() {
   "$py" -u -c '
 import sys, time
 open(sys.argv[2], "w").close()  # running: the caller may start the writer
-with open(sys.argv[1], "rb") as f:
-    for line in iter(f.readline, b""):
-        sys.stdout.write("%.6f %s" % (time.time(), line.decode(errors="replace")))
-        sys.stdout.flush()' "$stamp_fifo" "$ready" >> "$out" &
+while True:
+    with open(sys.argv[1], "rb") as f:
+        for line in iter(f.readline, b""):
+            sys.stdout.write("%.6f %s" % (time.time(), line.decode(errors="replace")))
+            sys.stdout.flush()' "$stamp_fifo" "$ready" >> "$out" &
   tg_pids+=("$!")
+  # Also on file: a stamper started in a subshell (load_runner runs in the
+  # background) is not in the main shell's tg_pids, and it never exits.
+  echo "$!" >> "$live/stamper.pids"
   for i in $(seq 1 1200); do
     [ -e "$ready" ] && return 0
     kill -0 "$!" 2>/dev/null || fail "the time stamper ($py) for $out exited at start"
@@ -195,14 +204,14 @@ stop_replica() {
 # `committed LSN` per commit, then `exit STATUS`. Sets load_pid.
 start_load() {
   local records=$1 rate=${2:-}
-  stamper "$live/load.out"
+  [ -n "${load_fifo:-}" ] || { stamper "$live/load.out"; load_fifo=$stamp_fifo; }
   {
     "$bin/tg-bench" load --quiet --config "$cfg" --records "$records" \
       ${rate:+--rate "$rate"} --seed "$seed" 2>> "$node/load.err" &
     echo "pid $!"
     local rc=0; wait $! || rc=$?
     echo "exit $rc"
-  } > "$stamp_fifo" &
+  } > "$load_fifo" &
   tg_pids+=("$!")
   local i
   for i in $(seq 1 200); do
@@ -361,7 +370,9 @@ save_live() { cp -f "$live"/* "$node"/ 2>/dev/null || true; }
 
 tg_cleanup() {
   local rc=$? p
-  for p in "${tg_pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  for p in "${tg_pids[@]}" $(cat "$live/stamper.pids" 2>/dev/null); do
+    kill -KILL "$p" 2>/dev/null || true
+  done
   save_live
   if [ "$rc" != 0 ] && [ ! -e "$sync/abort" ]; then signal abort "$role: exited with status $rc"; fi
   exit "$rc"
