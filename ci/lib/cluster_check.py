@@ -11,7 +11,12 @@ acknowledged commit), the closure's (primary/closure.out), `tg-replica status
 --json` (replica/status*.json), each node's figures (primary/facts,
 replica/facts) and the soak's samples. Prints one result line and writes the
 figures as JSON; exits 1 if a guarantee was broken, 2 if the run left too
-little behind to judge (a node failed: see its logs).
+little behind to judge (a node failed: see its logs), 3 if it failed or
+could not be judged while a VM's kernel said it was starved of CPU (see
+`starvation`) and no acknowledged record was lost: a verdict on the
+machine, which ci/cluster answers by running the drill once more.
+
+    cluster_check.py --self-test     checks the starvation matcher
 
 "The replica holds the host" means what closure/tests/common/mod.rs
 (`assert_replica_holds_host`) means: every record of the host's log from the
@@ -47,6 +52,68 @@ GUARANTEES = {
 
 class Unjudgeable(Exception):
     """The run left too little behind to check anything."""
+
+
+# What a guest kernel prints when its vCPUs get no host CPU for tens of
+# seconds: the soft-lockup watchdog, RCU's stall detector, the hung-task
+# detector. Under TCG on a shared 2-core machine this is the host being
+# starved (in one CI run, replica-poweroff's rebooted replica VM sat in
+# kernel init with "soft lockup - CPU#1 stuck" at 561 s and the drill timed
+# out), not anything tailguard does: it runs no kernel code of its own.
+STARVED = re.compile(
+    r"BUG: soft lockup"
+    r"|rcu: INFO: \S+ (self-detected stall|detected stalls)"
+    r"|INFO: task \S+ blocked for more than \d+ seconds"
+)
+
+
+def starvation(run):
+    """The first starvation line in any of the run's VM consoles, as
+    `vm/NAME: line`, or None."""
+    vm = os.path.join(run, "vm")
+    for name in sorted(os.listdir(vm)) if os.path.isdir(vm) else []:
+        console = os.path.join(vm, name, "console.log")
+        if not os.path.isfile(console):
+            continue
+        with open(console, errors="replace") as f:
+            for line in f:
+                if STARVED.search(line):
+                    return f"vm/{name}: {line.strip()}"
+    return None
+
+
+def self_test():
+    """The matcher against lines real 6.1 kernels print: starved, and the
+    boot lines every TCG guest prints that must not count."""
+    starved = [
+        "[  561.204100] watchdog: BUG: soft lockup - CPU#1 stuck for 26s! [swapper/0:1]",
+        "[  120.0] rcu: INFO: rcu_preempt self-detected stall on CPU",
+        "[  130.0] rcu: INFO: rcu_sched detected stalls on CPUs/tasks:",
+        "[  242.1] INFO: task kworker/u4:2:57 blocked for more than 120 seconds.",
+    ]
+    quiet = [
+        "[    0.000781] tsc: Marking TSC unstable due to TSCs unsynchronized",
+        "[    0.621997] NMI watchdog: Perf NMI watchdog permanently disabled",
+        '[    3.296643] Unstable clock detected, switching default tracing clock to "global"',
+        "[    0.2] rcu: Hierarchical RCU implementation.",
+        "[    0.3] rcu: \tRCU CPU stall warnings timeout set to 21 (rcu_cpu_stall_timeout).",
+    ]
+    bad = [l for l in starved if not STARVED.search(l)] + [l for l in quiet if STARVED.search(l)]
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        os.makedirs(os.path.join(d, "vm", "replica-2"))
+        with open(os.path.join(d, "vm", "replica-2", "console.log"), "w") as f:
+            f.write("\n".join(quiet + starved[:1]) + "\n")
+        found = starvation(d)
+        if found != "vm/replica-2: " + starved[0].strip():
+            bad.append(f"starvation() found {found!r}")
+        os.remove(os.path.join(d, "vm", "replica-2", "console.log"))
+        if starvation(d) is not None:
+            bad.append("starvation() reported a run without consoles")
+    for b in bad:
+        print(f"cluster_check self-test: wrong verdict on: {b}")
+    print(f"cluster_check self-test: {'FAIL' if bad else 'ok'} ({len(starved) + len(quiet)} lines, 2 runs)")
+    return 1 if bad else 0
 
 
 def record_len(n):
@@ -523,6 +590,8 @@ DRILLS = {
 
 
 def main():
+    if sys.argv[1:] == ["--self-test"]:
+        sys.exit(self_test())
     ap = argparse.ArgumentParser()
     ap.add_argument("--drill", required=True, choices=sorted(DRILLS))
     ap.add_argument("--run", required=True)
@@ -547,6 +616,12 @@ def main():
     c.problems[:0] = c.r.dump_errors
     if c.problems and status == "PASS":
         status = "FAIL"
+    starved = starvation(a.run)
+    if status != "PASS" and starved and c.fig.get("lost", 0) == 0:
+        # Lost records are never the machine's fault: only a drill that lost
+        # nothing acknowledged is handed back to be run again.
+        c.problems.append(f"the host machine starved the VMs ({starved}): this verdict is about the machine")
+        status = "STARVED"
     res = {
         "drill": a.drill,
         "guarantee": GUARANTEES[a.drill],
@@ -557,6 +632,7 @@ def main():
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "seed": a.seed,
         "wall_s": a.wall_s,
+        "starvation": starved,
     }
     with open(a.result, "w") as out:
         json.dump(res, out, indent=1)
@@ -565,7 +641,7 @@ def main():
           f"lost {g.get('lost', '?')}; {g.get('time', '')}; {a.wall_s} s")
     for p in c.problems:
         print(f"  - {p}")
-    sys.exit({"PASS": 0, "FAIL": 1}.get(status, 2))
+    sys.exit({"PASS": 0, "FAIL": 1, "STARVED": 3}.get(status, 2))
 
 
 if __name__ == "__main__":
