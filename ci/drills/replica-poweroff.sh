@@ -50,7 +50,7 @@ DRILL_FAULT_AT=400    # LSN committed when the replica is powered off
 
 drill_primary() {
   load_runner "$DRILL_RECORDS" "$DRILL_RATE" 420 &
-  tg_pids+=("$!")
+  track "$!"
   await_committed "$DRILL_FAULT_AT" 120
   fact committed_at_poweroff "$(committed)"
   watch_replica 420

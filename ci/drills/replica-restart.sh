@@ -34,7 +34,7 @@ DRILL_FAULT_AT=400    # LSN committed when the fault is injected
 
 drill_primary() {
   load_runner "$DRILL_RECORDS" "$DRILL_RATE" 60 &
-  tg_pids+=("$!")
+  track "$!"
   start_closure
   await_line "$node/closure.out" '^[0-9.]* armed ' 60 "tg-closure arming" > /dev/null
   await_committed "$DRILL_FAULT_AT" 120

@@ -58,9 +58,9 @@ drill_primary() {
   start_closure
   await_line "$node/closure.out" '^[0-9.]* armed ' 60 "tg-closure arming" > /dev/null
   sampler tg-bench "$load_pid" &
-  tg_pids+=("$!")
+  track "$!"
   sampler tg-closure "$closure_pid" &
-  tg_pids+=("$!")
+  track "$!"
   local st
   st=$(await_exit "$live/load.out" $(( secs * 2 + 120 )) "the host load finishing its $(( secs * DRILL_SOAK_RATE )) records")
   [ "$st" = 0 ] || fail "the host load failed (exit $st): $(tail -n 2 "$node/load.err")"
@@ -72,7 +72,7 @@ drill_replica() {
   start_replica
   signal replica.ready
   sampler tg-replica "$replica_pid" &
-  tg_pids+=("$!")
+  track "$!"
   await primary.done $(( ${TG_CLUSTER_SOAK_S:-180} * 2 + 300 )) "the primary finishing the soak"
   if [ "${TG_CLUSTER_BREAK:-0}" = 1 ]; then
     # --break: a hole in the replica's history (one record's header zeroed,

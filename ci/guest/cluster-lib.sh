@@ -34,8 +34,13 @@ live=/tmp/tg-$role
 mkdir -p "$node" "$live"
 
 # Processes this node started, killed on exit (the VM powers off after,
-# but a drill must not depend on that).
-tg_pids=()
+# but a drill must not depend on that). A file, not a shell array: the
+# host's load_runner runs in a background subshell, whose additions to an
+# array the main shell's clean-up would never see. Emptied at every boot.
+tg_pids=$live/pids
+: > "$tg_pids"
+# track PID...: kill these on exit.
+track() { printf '%s\n' "$@" >> "$tg_pids"; }
 
 now() { printf '%s' "$EPOCHREALTIME"; }
 say() { printf '%s %s: %s\n' "$(date +%T.%3N)" "$role" "$*"; }
@@ -74,7 +79,7 @@ value() { cat "$sync/$1"; }
 fact() { printf '%s %s\n' "$1" "$2" >> "$node/facts"; }
 
 # stamper OUT: starts the time stamper of OUT and waits until it runs; sets
-# stamp_fifo (write the lines to stamp there) and adds it to tg_pids. Each
+# stamp_fifo (write the lines to stamp there) and tracks it. Each
 # line is prefixed with the time it was read (seconds, this VM's clock); the
 # checker compares times from one node only.
 #
@@ -104,10 +109,7 @@ while True:
         for line in iter(f.readline, b""):
             sys.stdout.write("%.6f %s" % (time.time(), line.decode(errors="replace")))
             sys.stdout.flush()' "$stamp_fifo" "$ready" >> "$out" &
-  tg_pids+=("$!")
-  # Also on file: a stamper started in a subshell (load_runner runs in the
-  # background) is not in the main shell's tg_pids, and it never exits.
-  echo "$!" >> "$live/stamper.pids"
+  track "$!"
   for i in $(seq 1 1200); do
     [ -e "$ready" ] && return 0
     kill -0 "$!" 2>/dev/null || fail "the time stamper ($py) for $out exited at start"
@@ -171,7 +173,7 @@ while time.time() < end:
             fact("replica_down_at", t)
     time.sleep(0.05)' "$replica_addr" "$replica_port" "$1" "$node/facts" "$ready" &
   pid=$!
-  tg_pids+=("$pid")
+  track "$pid"
   for i in $(seq 1 1200); do
     [ -e "$ready" ] && return 0
     kill -0 "$pid" 2>/dev/null || fail "the replica watcher ($py) exited at start"
@@ -183,7 +185,7 @@ while time.time() < end:
 start_replica() {
   "$bin/tg-replica" serve --config "$cfg" 2>> "$node/tg-replica.$boot.log" &
   replica_pid=$!
-  tg_pids+=("$replica_pid")
+  track "$replica_pid"
   wait_listen 60
   say "tg-replica serving (pid $replica_pid)"
 }
@@ -212,7 +214,7 @@ start_load() {
     local rc=0; wait $! || rc=$?
     echo "exit $rc"
   } > "$load_fifo" &
-  tg_pids+=("$!")
+  track "$!"
   local i
   for i in $(seq 1 200); do
     load_pid=$(sed -n 's/^[0-9.]* pid //p' "$live/load.out" 2>/dev/null | tail -n1)
@@ -220,7 +222,7 @@ start_load() {
     sleep 0.05
   done
   [ -n "$load_pid" ] || fail "tg-bench load did not start within 10 s: $(tail -n 3 "$node/load.err" 2>/dev/null)"
-  tg_pids+=("$load_pid")
+  track "$load_pid"
   say "host load started (pid $load_pid, $records records${rate:+ at $rate/s}, seed $seed)"
 }
 
@@ -273,9 +275,9 @@ start_closure() {
     local rc=0; wait $! || rc=$?
     echo "exit $rc"
   } > "$stamp_fifo" &
-  tg_pids+=("$!")
+  track "$!"
   closure_pid=$(await_line "$node/closure.out" '^[0-9.]* pid ' 10 "tg-closure start" | awk '{print $3}')
-  tg_pids+=("$closure_pid")
+  track "$closure_pid"
 }
 
 # await_line FILE REGEX SECONDS WHAT: prints the first line matching REGEX.
@@ -370,9 +372,7 @@ save_live() { cp -f "$live"/* "$node"/ 2>/dev/null || true; }
 
 tg_cleanup() {
   local rc=$? p
-  for p in "${tg_pids[@]}" $(cat "$live/stamper.pids" 2>/dev/null); do
-    kill -KILL "$p" 2>/dev/null || true
-  done
+  for p in $(cat "$tg_pids" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
   save_live
   if [ "$rc" != 0 ] && [ ! -e "$sync/abort" ]; then signal abort "$role: exited with status $rc"; fi
   exit "$rc"
