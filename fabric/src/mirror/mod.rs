@@ -37,14 +37,14 @@ mod probe;
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use error::MirrorError;
 #[cfg(feature = "bench-probes")]
 pub use probe::{Probe, MAX_PROBE_LEN};
 
 use crate::gpspm::{PersistKind, PersistMsg, PERSIST_MSG_LEN};
-use crate::transport::{Clock, OsClock, RingOp, ShipPath};
+use crate::transport::{Clock, FirstLook, OsClock, RingOp, ShipPath};
 use crate::verbs::{Spin, VerbsError, MAX_OPS_PER_POST};
 use crate::wire::PersistenceMode;
 
@@ -70,7 +70,7 @@ struct InFlight {
     /// clock is not read at post: most ships complete before anyone looks,
     /// and a clock read traps under emulation). Its age is counted from
     /// there, so a timeout fires at most [`POLLS_PER_CLOCK_READ`] polls late.
-    seen_at: Option<Instant>,
+    seen_at: FirstLook,
 }
 
 /// One replica's mirror of the local ring.
@@ -306,7 +306,7 @@ impl<P: ShipPath, C: Clock> Mirror<P, C> {
         self.in_flight.push_back(InFlight {
             ticket,
             end,
-            seen_at: None,
+            seen_at: FirstLook::new(),
         });
         Ok(())
     }
@@ -339,9 +339,7 @@ impl<P: ShipPath, C: Clock> Mirror<P, C> {
             return Ok(self.durable);
         }
         if let Some(oldest) = self.in_flight.front_mut() {
-            let now = self.clock.now();
-            let seen_at = *oldest.seen_at.get_or_insert(now);
-            let waited = now - seen_at;
+            let waited = oldest.seen_at.since(self.clock.now());
             if waited > self.timeout {
                 let e = self.path.timed_out(waited);
                 self.abort_in_flight();

@@ -52,7 +52,7 @@ pub use options::{
     CommitPolicy, ConnectOptions, LogIdentity, ReplicaSpec, ReplicaStatus, ReplicationOptions,
 };
 
-use crate::transport::{Clock, Rdma, Transport};
+use crate::transport::{Clock, FirstLook, Rdma, Transport};
 use crate::verbs::{Access, Context, MemoryRegion, ProtectionDomain};
 use crate::wire::{PersistenceMode, WriterName};
 use manager::{Backoff, Manager};
@@ -274,16 +274,13 @@ impl<T: Transport> ReplicatedLog<T> {
     /// uncommitted records that fill the ring: commit them.
     pub fn append(&self, payload: &[u8]) -> Result<Appended, AppendError> {
         let clock = self.inner.transport.clock();
-        // The clock is read only once the ring is full (a read traps under
-        // emulation, and an append that fits needs none).
-        let mut start = None;
+        // The clock is read only once the ring is full (an append that fits
+        // needs none).
+        let mut full_since = FirstLook::new();
         loop {
             match self.inner.log.append_record(payload) {
                 Err(AppendError::Full { .. })
-                    if {
-                        let now = clock.now();
-                        now - *start.get_or_insert(now) < self.inner.commit_timeout
-                    } =>
+                    if full_since.since(clock.now()) < self.inner.commit_timeout =>
                 {
                     // Back-pressure: records appended but not committed yet
                     // must be persisted and shipped first (only those can be

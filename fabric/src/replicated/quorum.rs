@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::transport::{Clock, Transport};
+use crate::transport::{Clock, FirstLook, Transport};
 
 use super::shipper::{Shipper, Step};
 use super::{CommitError, Inner, ReplicaError};
@@ -61,10 +61,9 @@ impl<T: Transport> Inner<T> {
     /// Nothing is allocated unless the commit fails.
     pub(super) fn replicate(&self, target: u64, needed: usize) -> Result<(), CommitError> {
         let clock = self.transport.clock();
-        // Read at the first pass that falls short, not on entry: a commit
-        // that its first pass makes durable reads no clock (a clock read
-        // traps under emulation). The wait is counted from there.
-        let mut start = None;
+        // Looked at first by the first pass that falls short, not on entry:
+        // a commit that its first pass makes durable reads no clock.
+        let mut start = FirstLook::new();
         let mut spin = crate::verbs::Spin::new();
         let mut polling: Polling<'_, T> = Polling(None);
         // The last failure this committer's own ship caused (a value, not
@@ -108,8 +107,7 @@ impl<T: Transport> Inner<T> {
             passes = passes.wrapping_add(1);
             let mut waited = Duration::ZERO;
             if wait_on.is_none() || passes.is_multiple_of(CLOCK_EVERY_PASSES) {
-                let now = clock.now();
-                waited = now - *start.get_or_insert(now);
+                waited = start.since(clock.now());
                 if waited >= self.commit_timeout || self.hopeless(needed) {
                     drop(polling);
                     return Err(self.not_enough(target, needed, waited, caused));

@@ -19,6 +19,7 @@ mod rdma;
 
 use std::time::Duration;
 
+pub(crate) use clock::FirstLook;
 pub use clock::{Clock, OsClock};
 pub use rdma::{connect, Rdma, RdmaConnected};
 

@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::transport::FirstLook;
+
 /// Completion polling spins this long, then yields the CPU between polls.
 /// On hardware a completion arrives well within it (a few µs); with more
 /// pollers than cores, or a software device (rxe) that completes requests
@@ -37,8 +39,8 @@ const CLOCK_EVERY: u32 = 16;
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Spin {
-    /// The first clock read (at the 16th wait); `None` before it.
-    start: Option<Instant>,
+    /// The first clock read (at the 16th wait); not taken before it.
+    start: FirstLook,
     /// Time since `start` at the latest clock read.
     waited: Duration,
     /// Waits so far.
@@ -53,7 +55,7 @@ impl Spin {
     #[must_use]
     pub const fn new() -> Self {
         Spin {
-            start: None,
+            start: FirstLook::new(),
             waited: Duration::ZERO,
             waits: 0,
             yielding: false,
@@ -65,9 +67,7 @@ impl Spin {
     pub fn wait_once(&mut self) {
         self.waits = self.waits.wrapping_add(1);
         if self.yielding || self.waits.is_multiple_of(CLOCK_EVERY) {
-            let now = Instant::now();
-            let start = *self.start.get_or_insert(now);
-            self.waited = now - start;
+            self.waited = self.start.since(Instant::now());
             self.yielding = self.waited >= SPIN_BEFORE_YIELD;
         }
         if self.yielding {
@@ -102,10 +102,10 @@ mod tests {
         for _ in 1..CLOCK_EVERY {
             spin.wait_once();
         }
-        assert!(spin.start.is_none(), "a clock read before the 16th wait");
+        assert!(!spin.start.taken(), "a clock read before the 16th wait");
         assert_eq!(spin.waited(), Duration::ZERO);
         spin.wait_once();
-        assert!(spin.start.is_some(), "the 16th wait starts the clock");
+        assert!(spin.start.taken(), "the 16th wait starts the clock");
     }
 
     #[test]
