@@ -11,6 +11,7 @@
 //!   the `gpspm` loop.
 //! - [`settings`]: what `tg-replica serve` runs with, from the config.
 //! - [`replay`]: scanning the mirror and applying it.
+//! - [`fencing`]: who may write: the admission and seal rules, without I/O.
 //! - [`epoch`]: the durable record of the highest admitted epoch.
 //! - [`digest`]: the built-in state machine.
 //! - [`hex`]: hex text of the log UUID.
@@ -20,6 +21,7 @@
 pub mod config;
 pub mod digest;
 pub mod epoch;
+pub mod fencing;
 #[cfg(test)]
 mod fixture;
 pub mod hex;

@@ -2,7 +2,8 @@
 //! writer with a newer epoch is recorded in the epoch file, every queue pair
 //! of an older epoch is moved to the error state (a QP in error executes no
 //! remote access), and the region is registered anew (a new rkey), all
-//! before the new writer gets its `Accept`.
+//! before the new writer gets its `Accept`. What is decided is
+//! [`crate::fencing`]'s; this module performs it on the device and the disk.
 
 use std::fmt;
 use std::net::TcpStream;
@@ -18,7 +19,8 @@ use logcore::{CreateOptions, Log, Region, RegionKind};
 
 use super::gpspm::gpspm_loop;
 use super::{lock, Inner};
-use crate::epoch::{self, EpochState};
+use crate::epoch;
+use crate::fencing::{Fence, Fencing, Why};
 use crate::replay::Progress;
 
 /// A writer's queue pair as the replica holds it.
@@ -29,9 +31,25 @@ pub(super) enum WriterQp {
     Gpspm(GpspmResponder),
 }
 
-impl WriterQp {
-    fn fence(&mut self) {
-        let qp = match self {
+/// An admitted writer: its queue pair and the flag that stops its `gpspm`
+/// thread.
+pub(super) struct Writer {
+    name: String,
+    epoch: u64,
+    qp: Arc<Mutex<WriterQp>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Fence for Writer {
+    fn fence(&mut self, why: Why) {
+        if why == Why::SessionEnded {
+            tracing::debug!(writer = %self.name, "dropping the writer's QP: {why}");
+        } else {
+            tracing::warn!(writer = %self.name, epoch = self.epoch, "fencing writer: {why}");
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        let mut q = lock(&self.qp);
+        let qp = match &mut *q {
             WriterQp::Passive(qp) => qp,
             WriterQp::Gpspm(r) => r.qp_mut(),
         };
@@ -41,24 +59,11 @@ impl WriterQp {
     }
 }
 
-/// An admitted writer: its queue pair and the flag that stops its `gpspm`
-/// thread.
-pub(super) struct Writer {
-    id: u64,
-    name: String,
-    epoch: u64,
-    qp: Arc<Mutex<WriterQp>>,
-    stop: Arc<AtomicBool>,
-}
+/// The region's registration: what a writer's rkey names.
+pub(super) type Registration = Arc<MemoryRegion<RegionMemory>>;
 
-/// Who is admitted, behind the admission lock: the epoch record, the
-/// registered region (its rkey) and the admitted writers.
-pub(super) struct Admission {
-    pub(super) epoch: EpochState,
-    pub(super) mr: Option<Arc<MemoryRegion<RegionMemory>>>,
-    pub(super) writers: Vec<Writer>,
-    pub(super) next_id: u64,
-}
+/// Who is admitted, behind the admission lock (see [`crate::fencing`]).
+pub(super) type Admission = Fencing<Writer, Registration>;
 
 /// Why an admission (or the region registration at start) failed.
 #[derive(Debug)]
@@ -76,45 +81,38 @@ impl fmt::Display for AdmitError {
     }
 }
 
-/// Moves every writer QP of an epoch below `below` to the error state (so
-/// its WRITEs and READs fail at the device) and forgets the writer; its
-/// session ends when it next talks.
-pub(super) fn fence_writers(a: &mut Admission, below: u64, why: &str) {
-    for w in a.writers.iter().filter(|w| w.epoch < below) {
-        tracing::warn!(writer = %w.name, epoch = w.epoch, "fencing writer: {why}");
-        w.stop.store(true, Ordering::Relaxed);
-        lock(&w.qp).fence();
-    }
-    a.writers.retain(|w| w.epoch >= below);
-}
-
 impl Inner {
     pub(super) fn expectation(&self, a: &Admission) -> ReplicaExpectation {
+        let r = a.record();
         ReplicaExpectation {
-            log_uuid: a.epoch.uuid,
+            log_uuid: r.uuid,
             geometry: self.s.geometry,
             persistence: self.s.persistence,
-            admitted_epoch: a.epoch.epoch,
-            sealed: a.epoch.sealed,
+            admitted_epoch: r.epoch,
+            sealed: r.sealed,
         }
     }
 
     /// Registers the first `region_len` bytes of the region (a new rkey).
-    pub(super) fn register_region(&self, a: &mut Admission) -> Result<(), AdmitError> {
+    pub(super) fn register_region(&self) -> Result<Registration, AdmitError> {
         let region = Region::open(&self.s.region, RegionKind::Auto)
             .map_err(|e| AdmitError::Other(e.to_string()))?;
         let len = usize::try_from(self.s.geometry.region_len_bytes).unwrap_or(usize::MAX);
         let mem = RegionMemory::new(region, len).ok_or_else(|| {
             AdmitError::Other(format!("region is smaller than the log's {len} bytes"))
         })?;
-        a.mr = Some(Arc::new(
+        Ok(Arc::new(
             MemoryRegion::register(&self.pd, mem, Access::REPLICA).map_err(AdmitError::Verbs)?,
-        ));
-        Ok(())
+        ))
     }
 
-    /// Formats a fresh region for the writer's log.
-    pub(super) fn format_region(&self, uuid: [u8; 16], epoch: u32) -> Result<(), AdmitError> {
+    /// Formats a fresh region for the writer's log, unless an earlier
+    /// admission formatted it already and then failed to store the epoch
+    /// file.
+    fn format_region(&self, uuid: [u8; 16], epoch: u32) -> Result<(), AdmitError> {
+        if self.replay.get().is_some_and(|p| p.uuid == Some(uuid)) {
+            return Ok(());
+        }
         let opts = CreateOptions {
             kind: RegionKind::Auto,
             epoch,
@@ -136,14 +134,12 @@ impl Inner {
 
     /// Drops a writer's QP when its session ends.
     pub(super) fn release(&self, id: u64) {
-        let mut a = lock(&self.admission);
-        if let Some(i) = a.writers.iter().position(|w| w.id == id) {
-            let w = a.writers.remove(i);
-            w.stop.store(true, Ordering::Relaxed);
-            lock(&w.qp).fence();
-        }
+        lock(&self.admission).release(id);
     }
 
+    /// Performs what the admission rules decide for this writer, in their
+    /// order, then hands it the rkey and connects its queue pair. Any step
+    /// that fails refuses the writer and leaves the rules as they were.
     pub(super) fn admit(
         &self,
         auth: Authenticated<TcpStream>,
@@ -151,45 +147,38 @@ impl Inner {
         let mut a = lock(&self.admission);
         let hello = auth.hello().clone();
         let name = hello.writer.to_string();
-        // Re-check under the lock: another writer may have moved the epoch.
-        if hello.epoch < a.epoch.epoch {
-            let msg = format!(
-                "stale epoch {}: epoch {} is admitted",
-                hello.epoch, a.epoch.epoch
-            );
-            return Err(auth.reject(RejectCode::StaleEpoch, msg).to_string());
-        }
+        // The handshake checked a snapshot: decide again under the lock.
+        let plan = match a.plan(hello.epoch, hello.log_uuid) {
+            Ok(p) => p,
+            Err(refusal) => return Err(auth.refuse(refusal).to_string()),
+        };
         let epoch32 = u32::try_from(hello.epoch).unwrap_or(u32::MAX);
         let fail = |auth: Authenticated<TcpStream>, e: AdmitError| {
             auth.reject(RejectCode::Internal, e.to_string()).to_string()
         };
-        if a.epoch.uuid.is_none() {
+        if plan.format {
             if let Err(e) = self.format_region(hello.log_uuid, epoch32) {
                 return Err(fail(auth, e));
             }
-            a.epoch.uuid = Some(hello.log_uuid);
-            a.mr = None;
         }
-        if hello.epoch > a.epoch.epoch || a.mr.is_none() {
-            // Fence: record the epoch durably, stop every older writer's QP,
-            // and hand out a new rkey.
-            fence_writers(&mut a, hello.epoch, "a newer epoch is admitted");
-            if hello.epoch > a.epoch.epoch {
-                a.epoch.epoch = hello.epoch;
-                a.epoch.sealed = false;
-            }
-            if let Err(e) = epoch::store(&self.s.epoch_file, &a.epoch) {
+        if let Some(record) = plan.record {
+            // Durably first; then every older writer's QP stops and the
+            // old rkey is dropped.
+            if let Err(e) = epoch::store(&self.s.epoch_file, &record) {
                 return Err(fail(auth, AdmitError::Other(e.to_string())));
             }
+            a.recorded(record);
             if let Some(p) = lock(&self.replay.progress).as_mut() {
                 p.admitted_epoch = p.admitted_epoch.max(epoch32);
             }
-            a.mr = None;
-            if let Err(e) = self.register_region(&mut a) {
-                return Err(fail(auth, e));
+        }
+        if plan.register {
+            match self.register_region() {
+                Ok(mr) => a.keyed(mr),
+                Err(e) => return Err(fail(auth, e)),
             }
         }
-        let mr = Arc::clone(a.mr.as_ref().expect("registered above"));
+        let mr = Arc::clone(a.key().expect("registered above"));
         let prepared = match PreparedQp::new(&self.pd, self.s.qp) {
             Ok(q) => q,
             Err(e) => return Err(fail(auth, AdmitError::Verbs(e))),
@@ -224,8 +213,6 @@ impl Inner {
         };
         let wqp = Arc::new(Mutex::new(wqp));
         let admitted = connecting.ready().map_err(|e| e.to_string())?;
-        let id = a.next_id;
-        a.next_id += 1;
         if self.s.persistence == PersistenceMode::Gpspm {
             let (wqp, stop, mr, geometry) = (
                 Arc::clone(&wqp),
@@ -235,13 +222,15 @@ impl Inner {
             );
             std::thread::spawn(move || gpspm_loop(&wqp, &stop, &mr, geometry));
         }
-        a.writers.push(Writer {
-            id,
-            name: name.clone(),
-            epoch: hello.epoch,
-            qp: wqp,
-            stop,
-        });
+        let id = a.admit(
+            hello.epoch,
+            Writer {
+                name: name.clone(),
+                epoch: hello.epoch,
+                qp: wqp,
+                stop,
+            },
+        );
         tracing::info!(writer = %name, epoch = hello.epoch, durable, "writer admitted");
         Ok((id, name, admitted.into_channel()))
     }

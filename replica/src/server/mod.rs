@@ -129,27 +129,21 @@ impl Replica {
             moved: std::sync::Condvar::new(),
         });
         let inner = Arc::new(Inner {
-            admission: Mutex::new(Admission {
-                epoch: ep,
-                mr: None,
-                writers: Vec::new(),
-                next_id: 1,
-            }),
+            admission: Mutex::new(Admission::new(ep)),
             s,
             pd,
             replay,
             sessions: AtomicUsize::new(0),
         });
         if inner.replay.get().is_some_and(|p| p.uuid.is_some()) {
-            inner
-                .register_region(&mut lock(&inner.admission))
-                .map_err(|e| match e {
-                    AdmitError::Verbs(v) => ServeError::Verbs(v),
-                    AdmitError::Other(reason) => ServeError::Region {
-                        path: inner.s.region.clone(),
-                        reason,
-                    },
-                })?;
+            let mr = inner.register_region().map_err(|e| match e {
+                AdmitError::Verbs(v) => ServeError::Verbs(v),
+                AdmitError::Other(reason) => ServeError::Region {
+                    path: inner.s.region.clone(),
+                    reason,
+                },
+            })?;
+            lock(&inner.admission).keyed(mr);
         }
         Ok(Replica { inner, listener })
     }

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use fabric::wire::{Message, Reject, RejectCode, SealPoint};
 
-use super::admission::fence_writers;
 use super::{lock, Inner};
 use crate::epoch;
 
@@ -39,25 +38,25 @@ impl Inner {
         }
         drop(g);
         let mut a = lock(&self.admission);
-        if point.epoch != a.epoch.epoch {
+        let Ok(record) = a.plan_seal(point.epoch) else {
             return Message::Reject(Reject::new(
                 RejectCode::StaleEpoch,
                 format!(
                     "seal for epoch {} but epoch {} is admitted",
-                    point.epoch, a.epoch.epoch
+                    point.epoch,
+                    a.record().epoch
                 ),
             ));
-        }
-        a.epoch.sealed = true;
-        if let Err(e) = epoch::store(&self.s.epoch_file, &a.epoch) {
+        };
+        if let Err(e) = epoch::store(&self.s.epoch_file, &record) {
             return Message::Reject(Reject::new(RejectCode::Internal, e.to_string()));
         }
         // Nothing of a sealed epoch may land after its seal: a hung host
-        // that resumes still holds a connected QP and the rkey. Stop every
-        // QP of this epoch (the sealing writer's too: it is done) and
-        // revoke the rkey; the next epoch's admission registers anew.
-        fence_writers(&mut a, point.epoch.saturating_add(1), "its epoch is sealed");
-        a.mr = None;
+        // that resumes still holds a connected QP and the rkey. The rules
+        // stop every QP of this epoch (the sealing writer's too: it is
+        // done) and drop the rkey; the next epoch's admission registers
+        // anew.
+        a.sealed(record);
         tracing::info!(epoch = point.epoch, tail = point.tail, "stream sealed");
         Message::Sealed(point)
     }

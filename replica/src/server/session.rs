@@ -59,14 +59,14 @@ impl Inner {
 
     /// The replica's progress, as a `Status` reply.
     fn status(&self) -> Status {
-        let a = lock(&self.admission);
+        let r = lock(&self.admission).record();
         let p = self.replay.get();
         Status {
             durable_tail: p.map_or(0, |p| p.cursor.pos),
             applied_lsn: p.map_or(0, |p| p.digest.last_lsn),
             head: p.map_or(0, |p| p.head.pos),
-            epoch: a.epoch.epoch,
-            sealed: a.epoch.sealed,
+            epoch: r.epoch,
+            sealed: r.sealed,
         }
     }
 }

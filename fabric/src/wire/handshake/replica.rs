@@ -416,6 +416,13 @@ impl<S: Read + Write> Authenticated<S> {
         })
     }
 
+    /// Refuses the writer with one of the handshake's own reasons, decided
+    /// by the caller after authentication (e.g. its admission rules saw the
+    /// epoch sealed, or the log named, since the expectation was taken).
+    pub fn refuse(mut self, refusal: Refusal) -> HandshakeError {
+        refuse(&mut self.channel, refusal)
+    }
+
     /// Refuses the writer after authentication (e.g. the QP could not be
     /// created), sending `code` and `message`.
     pub fn reject(mut self, code: RejectCode, message: impl Into<String>) -> HandshakeError {
