@@ -51,4 +51,4 @@ pub use layout::{
 pub use log::{Appended, CreateOptions, Log, Recovery};
 pub use pmem::{flush_method, Access, FlushMethod, Persistence, Region, RegionKind};
 pub use replay::{Apply, Wal};
-pub use scan::{Image, Scan, ScanConfig, ScanSummary, Source, Stop, StopReason};
+pub use scan::{Continuity, Image, Scan, ScanConfig, ScanSummary, Source, Stop, StopReason};

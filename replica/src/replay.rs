@@ -21,8 +21,8 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use logcore::{
-    crc_salt, Control, Cursor, Geometry, Image, Lsn, MirrorProgress, RecordFault, RecordKind,
-    Region, RegionKind, Scan, ScanConfig, ScanError, Source, StopReason,
+    crc_salt, Continuity, Control, Cursor, Geometry, Image, Lsn, MirrorProgress, RecordFault,
+    RecordKind, Region, RegionKind, Scan, ScanConfig, ScanError, Source, StopReason,
 };
 
 use crate::digest::Digest;
@@ -40,8 +40,10 @@ pub struct Progress {
     pub head: Cursor,
     /// The state copy.
     pub digest: Digest,
-    /// Epoch of the last seal record seen, if any.
-    pub sealed_epoch: Option<u32>,
+    /// What the applied records require of the next one (epoch, seal,
+    /// incarnation): carried from one scan round to the next, so a record
+    /// of an older or sealed epoch is refused however late it arrives.
+    pub after: Continuity,
     /// Highest epoch among applied records.
     pub max_epoch: u32,
     /// Highest writer incarnation among applied records.
@@ -65,7 +67,7 @@ impl Progress {
                 lsn: Lsn::FIRST,
             },
             digest: Digest::default(),
-            sealed_epoch: None,
+            after: Continuity::default(),
             max_epoch: 0,
             max_incarnation: 0,
             admitted_epoch,
@@ -88,14 +90,15 @@ impl Progress {
         admitted_epoch: u32,
     ) -> (Self, Option<Damage>) {
         let c = img.control();
-        let damage = verify(img).err();
+        let (after, checked) = check(img);
+        let damage = checked.err();
         let p = Progress {
             uuid: Some(img.superblock().uuid),
             geometry: Some(img.superblock().geometry),
             cursor: damage.map_or(c.persisted, |d| d.intact),
             head: c.head,
             digest: Digest::default(),
-            sealed_epoch: None,
+            after,
             max_epoch: c.epoch,
             max_incarnation: c.incarnation,
             admitted_epoch,
@@ -165,6 +168,20 @@ impl fmt::Display for Damage {
 /// the recorded tail does not verify or the records do not end exactly at
 /// it.
 pub fn verify<S: ?Sized + Source>(img: &Image<'_, S>) -> Result<(), Damage> {
+    check(img).1
+}
+
+/// [`verify`], and what the intact records require of the next one.
+fn check<S: ?Sized + Source>(img: &Image<'_, S>) -> (Continuity, Result<(), Damage>) {
+    let mut after = Continuity::default();
+    let result = check_into(img, &mut after);
+    (after, result)
+}
+
+fn check_into<S: ?Sized + Source>(
+    img: &Image<'_, S>,
+    after: &mut Continuity,
+) -> Result<(), Damage> {
     let recorded = img.control().persisted;
     let head = img.control().head;
     let damage = |intact: Cursor, flaw: Flaw| Damage {
@@ -184,6 +201,7 @@ pub fn verify<S: ?Sized + Source>(img: &Image<'_, S>) -> Result<(), Damage> {
         if at.pos >= recorded.pos {
             break;
         }
+        *after = scan.continuity();
         match scan.next_record().map(|r| r.map(|r| r.end())) {
             Some(Ok(end)) if end > recorded.pos => {
                 return Err(damage(
@@ -210,6 +228,7 @@ pub fn verify<S: ?Sized + Source>(img: &Image<'_, S>) -> Result<(), Damage> {
         }
     }
     let at = scan.cursor();
+    *after = scan.continuity();
     if at == recorded {
         Ok(())
     } else {
@@ -288,19 +307,16 @@ pub fn scan_round<S: ?Sized + Source>(
         max_epoch: p.admitted_epoch.max(p.max_epoch),
         incarnation: None,
     };
-    let Ok(mut scan) = Scan::over(src, cfg) else {
+    let Ok(scan) = Scan::over(src, cfg) else {
         return 0;
     };
+    let mut scan = scan.continuing(p.after);
     let mut n = 0;
     while let Some(Ok(r)) = scan.next_record() {
-        match r.kind {
-            RecordKind::Data => {
-                let Ok(()) = logcore::Apply::apply(&mut p.digest, r.lsn, r.payload);
-            }
-            RecordKind::Seal => p.sealed_epoch = Some(r.epoch),
-            // Padding, and kinds newer than this replica (scanned valid,
-            // nothing to apply).
-            _ => {}
+        // Padding, seals and kinds newer than this replica scan valid
+        // and apply nothing.
+        if r.kind == RecordKind::Data {
+            let Ok(()) = logcore::Apply::apply(&mut p.digest, r.lsn, r.payload);
         }
         p.max_epoch = p.max_epoch.max(r.epoch);
         p.max_incarnation = p.max_incarnation.max(u64::from(r.incarnation));
@@ -320,6 +336,7 @@ pub fn scan_round<S: ?Sized + Source>(
         }
     }
     p.cursor = scan.cursor();
+    p.after = scan.continuity();
     n
 }
 
@@ -613,5 +630,125 @@ mod tests {
         let mut p = progress(cap, 3 * cap, 0);
         advance_head(&mut p, &mut marks);
         assert_eq!(p.head, p.cursor);
+    }
+
+    /// The replica's mirror as two writers left it: `ours` went on (a
+    /// newer epoch, or a seal), `fenced` is a copy of it from `split` on
+    /// that appended at its old epoch. A round of replay over `ours`, then
+    /// the fenced writer's record placed right after what the round
+    /// applied (where a late WRITE of a fenced QP would land).
+    struct TwoWriters {
+        _dir: PathBuf,
+        ours: Vec<u8>,
+        geometry: Geometry,
+        uuid: [u8; 16],
+    }
+
+    use std::path::PathBuf;
+
+    use logcore::{CreateOptions, Log};
+
+    /// `split` records at epoch 1 by both, then `ours(log)` on ours and,
+    /// on the fenced copy, a record as long as what `ours` appended
+    /// followed by the stale record (epoch 1) that must not be applied.
+    fn two_writers(name: &str, ours: impl FnOnce(&Log) -> u64) -> (TwoWriters, Vec<u8>, u64) {
+        let dir = testkit::scratch(name);
+        let (a, b) = (dir.join("ours.region"), dir.join("fenced.region"));
+        let opts = CreateOptions {
+            kind: RegionKind::File,
+            ..CreateOptions::default()
+        };
+        let log = Log::create(&a, 64 << 10, &opts).unwrap();
+        for i in 0..5 {
+            log.append_record(&testkit::payload(1, i, 200)).unwrap();
+        }
+        log.persist_all().unwrap();
+        drop(log);
+        std::fs::copy(&a, &b).unwrap();
+        let log = Log::open(&a, RegionKind::File).unwrap();
+        let split = log.tail().pos;
+        let len = ours(&log);
+        log.persist_all().unwrap();
+        let (geometry, uuid) = (log.geometry(), log.superblock().uuid);
+        drop(log);
+        let fenced = Log::open(&b, RegionKind::File).unwrap();
+        // As long as what ours appended, so the next record starts where
+        // ours ends.
+        let pad = len - logcore::HEADER_LEN as u64;
+        let first = fenced.append_record(&vec![7; pad as usize]).unwrap();
+        assert_eq!(first.pos, split);
+        let stale = fenced.append_record(b"written by a fenced writer").unwrap();
+        fenced.persist_all().unwrap();
+        drop(fenced);
+        let fb = std::fs::read(&b).unwrap();
+        let (from, to) = (
+            geometry.region_offset(stale.pos) as usize,
+            geometry.region_offset(stale.end) as usize,
+        );
+        let w = TwoWriters {
+            _dir: dir,
+            ours: std::fs::read(&a).unwrap(),
+            geometry,
+            uuid,
+        };
+        (w, fb[from..to].to_vec(), stale.pos)
+    }
+
+    /// Round 1 over ours; then the stale record lands at `at`; round 2.
+    fn rounds(w: &TwoWriters, stale: &[u8], at: u64) -> (Progress, usize) {
+        let mut p = Progress::fresh(2);
+        p.uuid = Some(w.uuid);
+        p.geometry = Some(w.geometry);
+        let mut marks = VecDeque::new();
+        assert!(scan_round(&w.ours[..], &mut p, &mut marks) > 5);
+        assert_eq!(p.cursor.pos, at, "round 1 applies everything ours wrote");
+        let before = p;
+        let mut img = w.ours.clone();
+        let off = w.geometry.region_offset(at) as usize;
+        img[off..off + stale.len()].copy_from_slice(stale);
+        let n = scan_round(&img[..], &mut p, &mut marks);
+        assert_eq!(p.digest, before.digest);
+        (p, n)
+    }
+
+    /// Hole: every round built a new scan that had seen no epoch, so a
+    /// record of a lower epoch than the ones applied, arriving in a later
+    /// round, was applied.
+    #[test]
+    fn a_record_of_an_older_epoch_arriving_in_a_later_round_is_not_applied() {
+        let (w, stale, at) = two_writers("replay-older-epoch", |log| {
+            log.begin_epoch(2).unwrap();
+            let a = log.append_record(&testkit::payload(2, 0, 200)).unwrap();
+            a.end - a.pos
+        });
+        let (p, n) = rounds(&w, &stale, at);
+        assert_eq!((n, p.cursor.pos), (0, at), "the epoch-1 record is applied");
+        assert_eq!(p.after.epoch, 2);
+    }
+
+    /// Hole: the same after a seal: a record of the sealed epoch arriving
+    /// in a round after the seal record was applied.
+    #[test]
+    fn a_record_of_a_sealed_epoch_arriving_in_a_later_round_is_not_applied() {
+        let (w, stale, at) = two_writers("replay-sealed-epoch", |log| {
+            let from = log.tail().pos;
+            log.seal().unwrap();
+            log.tail().pos - from
+        });
+        let (p, n) = rounds(&w, &stale, at);
+        assert_eq!((n, p.cursor.pos), (0, at), "the sealed epoch is continued");
+        assert_eq!(p.after.sealed, Some(1));
+    }
+
+    #[test]
+    fn a_restarted_replica_keeps_what_its_records_require() {
+        let (w, _, at) = two_writers("replay-restart-continuity", |log| {
+            let from = log.tail().pos;
+            log.seal().unwrap();
+            log.tail().pos - from
+        });
+        let (p, damage) = Progress::from_image(&Image::parse(&w.ours).unwrap(), 1);
+        assert_eq!((damage, p.cursor.pos), (None, at));
+        assert_eq!((p.after.epoch, p.after.sealed), (1, Some(1)));
     }
 }

@@ -34,6 +34,21 @@ use crate::layout::{
     HEADER_LEN, RECORD_ALIGN,
 };
 
+/// What the records before a scan's position require of the next one: its
+/// epoch may not be lower than the last record's, nor equal a sealed epoch,
+/// and its incarnation not older than the last record's. A scan starts with
+/// nothing before it unless it is told ([`Scan::continuing`]); a reader
+/// that scans a growing log in rounds carries it from one round to the next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Continuity {
+    /// Epoch of the last record (0: none yet).
+    pub epoch: u32,
+    /// Epoch of the last seal record, if any.
+    pub sealed: Option<u32>,
+    /// Incarnation (low 16 bits) of the last record, if any.
+    pub incarnation: Option<u16>,
+}
+
 /// What the scanner needs besides the bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScanConfig {
@@ -111,9 +126,7 @@ pub struct Scan<'a, S: ?Sized + Source = [u8]> {
     src: &'a S,
     cfg: ScanConfig,
     cursor: Cursor,
-    prev_epoch: u32,
-    sealed_epoch: Option<u32>,
-    prev_incarnation: Option<u16>,
+    after: Continuity,
     stop: Option<Stop>,
     done: bool,
     /// The payload of the record [`Scan::next_record`] last returned, copied
@@ -203,9 +216,7 @@ impl<'a, S: ?Sized + Source> Scan<'a, S> {
             src,
             cfg,
             cursor: cfg.start,
-            prev_epoch: 0,
-            sealed_epoch: None,
-            prev_incarnation: None,
+            after: Continuity::default(),
             stop: None,
             done: false,
             payload: Vec::new(),
@@ -216,6 +227,25 @@ impl<'a, S: ?Sized + Source> Scan<'a, S> {
     #[must_use]
     pub fn cursor(&self) -> Cursor {
         self.cursor
+    }
+
+    /// What the records read so far require of the next one (see
+    /// [`Continuity`]): carry it into the next scan that starts at this
+    /// scan's [`cursor`](Self::cursor) with [`continuing`](Self::continuing).
+    #[must_use]
+    pub fn continuity(&self) -> Continuity {
+        self.after
+    }
+
+    /// This scan continues one that ended at its start with `after`: the
+    /// next record must not go back in epoch, continue a sealed epoch, or
+    /// carry an older incarnation than the records before the start.
+    /// Without it a scan judges its first record by the configuration
+    /// alone.
+    #[must_use]
+    pub fn continuing(mut self, after: Continuity) -> Self {
+        self.after = after;
+        self
     }
 
     /// Why the scan stopped (after the last record was returned).
@@ -370,9 +400,9 @@ impl<'a, S: ?Sized + Source> Scan<'a, S> {
                 room_bytes: room,
             });
         }
-        let min_epoch = match self.sealed_epoch {
-            Some(s) => s.saturating_add(1).max(self.prev_epoch),
-            None => self.prev_epoch,
+        let min_epoch = match self.after.sealed {
+            Some(s) => s.saturating_add(1).max(self.after.epoch),
+            None => self.after.epoch,
         };
         if h.epoch < min_epoch || h.epoch > self.cfg.max_epoch {
             return Err(RecordFault::BadEpoch {
@@ -382,7 +412,7 @@ impl<'a, S: ?Sized + Source> Scan<'a, S> {
             });
         }
         // Serial-number comparison (RFC 1982) so 16-bit incarnations wrap.
-        if let Some(prev) = self.prev_incarnation {
+        if let Some(prev) = self.after.incarnation {
             if h.incarnation.wrapping_sub(prev) >= 0x8000 {
                 return Err(RecordFault::StaleIncarnation {
                     found: h.incarnation,
@@ -443,11 +473,11 @@ impl<'a, S: ?Sized + Source> Scan<'a, S> {
                 at.lsn.next()
             },
         };
-        self.prev_epoch = c.header.epoch;
+        self.after.epoch = c.header.epoch;
         if c.kind == RecordKind::Seal {
-            self.sealed_epoch = Some(c.header.epoch);
+            self.after.sealed = Some(c.header.epoch);
         }
-        self.prev_incarnation = Some(c.header.incarnation);
+        self.after.incarnation = Some(c.header.incarnation);
     }
 
     /// Ends the scan at the cursor on `fault`: corruption before the
