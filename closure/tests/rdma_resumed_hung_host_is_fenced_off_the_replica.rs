@@ -90,7 +90,7 @@ fn rdma_resumed_hung_host_is_fenced_off_the_replica() {
     assert_eq!(after, before, "the replica's image changed after the seal");
     assert!(
         node.log("replica.log")
-            .contains("fencing writer: its epoch is sealed"),
+            .contains("fencing writer: its epoch is being sealed"),
         "the replica should say it fenced the sealed epoch's writers\n{}",
         node.logs()
     );

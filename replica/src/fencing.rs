@@ -18,8 +18,13 @@
 //!   stays), and the next admission or seal tries again.
 //! - Once a newer epoch is recorded, every writer of an older epoch is
 //!   fenced and the registration is dropped, so the newer writer gets a new
-//!   rkey. Once a seal is recorded, every writer of the sealed epoch is
-//!   fenced and the registration dropped.
+//!   rkey.
+//! - A seal fences first: when it is asked for, every writer of its epoch
+//!   is fenced, the registration dropped and its epoch refused, before the
+//!   replica waits for replay to reach the sealed tail (a hung host that
+//!   resumed meanwhile must not write past the tail the closure sealed).
+//!   The seal is then recorded, or abandoned (the epoch is admissible
+//!   again, nothing was recorded).
 
 use fabric::wire::handshake::Refusal;
 
@@ -37,7 +42,7 @@ pub trait Fence {
 pub enum Why {
     /// A newer epoch was recorded.
     NewerEpoch,
-    /// Its epoch was sealed.
+    /// Its epoch is being sealed.
     Sealed,
     /// Its control session ended (the usual way out: not a fault).
     SessionEnded,
@@ -47,7 +52,7 @@ impl std::fmt::Display for Why {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Why::NewerEpoch => "a newer epoch is admitted",
-            Why::Sealed => "its epoch is sealed",
+            Why::Sealed => "its epoch is being sealed",
             Why::SessionEnded => "its session ended",
         })
     }
@@ -79,6 +84,8 @@ pub struct Fencing<W, K> {
     key: Option<K>,
     writers: Vec<Admitted<W>>,
     next_id: u64,
+    /// The epoch a seal is pending for (fenced, not yet recorded).
+    sealing: Option<u64>,
 }
 
 impl<W, K> std::fmt::Debug for Fencing<W, K> {
@@ -87,6 +94,7 @@ impl<W, K> std::fmt::Debug for Fencing<W, K> {
             .field("record", &self.record)
             .field("keyed", &self.key.is_some())
             .field("writers", &self.writers.len())
+            .field("sealing", &self.sealing)
             .finish()
     }
 }
@@ -99,6 +107,7 @@ impl<W: Fence, K> Fencing<W, K> {
             key: None,
             writers: Vec::new(),
             next_id: 1,
+            sealing: None,
         }
     }
 
@@ -139,7 +148,7 @@ impl<W: Fence, K> Fencing<W, K> {
                 admitted: r.epoch,
             });
         }
-        if epoch == r.epoch && r.sealed {
+        if epoch == r.epoch && (r.sealed || self.sealing == Some(epoch)) {
             return Err(Refusal::Sealed { epoch });
         }
         let next = EpochState {
@@ -159,6 +168,7 @@ impl<W: Fence, K> Fencing<W, K> {
     /// writer of an older epoch is fenced, and the registration dropped.
     pub fn recorded(&mut self, record: EpochState) {
         self.record = record;
+        self.sealing = None;
         self.fence_below(record.epoch, Why::NewerEpoch);
         self.key = None;
     }
@@ -185,6 +195,28 @@ impl<W: Fence, K> Fencing<W, K> {
         }
     }
 
+    /// A seal of `epoch` is asked for: every writer of it is fenced, the
+    /// registration dropped, and the epoch refused until the seal is
+    /// recorded ([`sealed`](Self::sealed)) or abandoned
+    /// ([`abandon_seal`](Self::abandon_seal)).
+    ///
+    /// # Errors
+    /// [`Refusal::StaleEpoch`] if another epoch is admitted (nothing is
+    /// fenced).
+    pub fn begin_seal(&mut self, epoch: u64) -> Result<(), Refusal> {
+        self.plan_seal(epoch)?;
+        self.sealing = Some(epoch);
+        self.fence_below(epoch.saturating_add(1), Why::Sealed);
+        self.key = None;
+        Ok(())
+    }
+
+    /// The pending seal could not be completed: its epoch is admissible
+    /// again (its writers stay fenced; they reconnect).
+    pub fn abandon_seal(&mut self) {
+        self.sealing = None;
+    }
+
     /// Decides whether `epoch` may be sealed: the record to store.
     ///
     /// # Errors
@@ -206,6 +238,7 @@ impl<W: Fence, K> Fencing<W, K> {
     /// every writer of the sealed epoch is fenced, the registration dropped.
     pub fn sealed(&mut self, record: EpochState) {
         self.record = record;
+        self.sealing = None;
         self.fence_below(record.epoch.saturating_add(1), Why::Sealed);
         self.key = None;
     }
@@ -341,6 +374,7 @@ mod tests {
         admit(&mut r, 5, "host", &fenced);
         // The closure seals epoch 5 while the host's reconnect is between
         // its Hello and these rules.
+        r.begin_seal(5).unwrap();
         let seal = r.plan_seal(5).unwrap();
         r.sealed(seal);
         assert_eq!(*fenced.borrow(), ["host"]);
@@ -403,9 +437,34 @@ mod tests {
                 admitted: 7
             })
         );
+        assert!(r.begin_seal(6).is_err());
+        assert_eq!(r.writers(), 1, "a refused seal fences no one");
+        r.begin_seal(7).unwrap();
         let seal = r.plan_seal(7).unwrap();
         r.sealed(seal);
         assert_eq!(r.plan_seal(7), Ok(at(7, true)));
+        r.begin_seal(7).unwrap();
+    }
+
+    /// Hole: the seal fenced the epoch's writers only after waiting for
+    /// replay to reach the sealed tail, so a hung host that resumed during
+    /// the wait could write past the tail the closure sealed.
+    #[test]
+    fn a_seal_fences_its_epoch_before_it_waits_and_refuses_it_meanwhile() {
+        let fenced = Rc::default();
+        let mut r = Rules::new(at(3, false));
+        admit(&mut r, 3, "hung host", &fenced);
+        admit(&mut r, 3, "closure", &fenced);
+        r.begin_seal(3).unwrap();
+        assert_eq!(*fenced.borrow(), ["hung host", "closure"]);
+        assert_eq!(r.key(), None);
+        assert_eq!(r.plan(3, LOG), Err(Refusal::Sealed { epoch: 3 }));
+        assert!(r.plan(4, LOG).is_ok(), "the next epoch is not held up");
+        // Replay never reached the tail: the seal is abandoned, nothing
+        // recorded, the epoch admissible again.
+        r.abandon_seal();
+        assert_eq!(r.record(), at(3, false));
+        assert_eq!(r.plan(3, LOG).map(|p| p.register), Ok(true));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Sealing a stream: wait until replay holds the sealed tail, record the
-//! seal in the epoch file, and fence every queue pair of the sealed epoch.
+//! Sealing a stream: fence every queue pair of the epoch, wait until replay
+//! holds the sealed tail, then record the seal in the epoch file (see
+//! [`crate::fencing`]).
 
 use std::sync::PoisonError;
 use std::time::{Duration, Instant};
@@ -12,6 +13,33 @@ use crate::epoch;
 impl Inner {
     /// Seals `point.epoch` once replay has reached `point.tail`.
     pub(super) fn seal(&self, point: SealPoint) -> Message {
+        // Nothing of a sealed epoch may land after its seal: a hung host
+        // that resumes still holds a connected QP and the rkey. Stop every
+        // QP of this epoch (the sealing writer's too: it is done) and drop
+        // the rkey before waiting; the next epoch's admission registers
+        // anew.
+        if lock(&self.admission).begin_seal(point.epoch).is_err() {
+            return self.stale_seal(point);
+        }
+        let reply = self.seal_fenced(point);
+        if !matches!(reply, Message::Sealed(_)) {
+            lock(&self.admission).abandon_seal();
+        }
+        reply
+    }
+
+    fn stale_seal(&self, point: SealPoint) -> Message {
+        Message::Reject(Reject::new(
+            RejectCode::StaleEpoch,
+            format!(
+                "seal for epoch {} but epoch {} is admitted",
+                point.epoch,
+                lock(&self.admission).record().epoch
+            ),
+        ))
+    }
+
+    fn seal_fenced(&self, point: SealPoint) -> Message {
         let deadline = Instant::now() + self.s.control_timeout;
         let mut g = lock(&self.replay.progress);
         loop {
@@ -39,23 +67,12 @@ impl Inner {
         drop(g);
         let mut a = lock(&self.admission);
         let Ok(record) = a.plan_seal(point.epoch) else {
-            return Message::Reject(Reject::new(
-                RejectCode::StaleEpoch,
-                format!(
-                    "seal for epoch {} but epoch {} is admitted",
-                    point.epoch,
-                    a.record().epoch
-                ),
-            ));
+            drop(a);
+            return self.stale_seal(point);
         };
         if let Err(e) = epoch::store(&self.s.epoch_file, &record) {
             return Message::Reject(Reject::new(RejectCode::Internal, e.to_string()));
         }
-        // Nothing of a sealed epoch may land after its seal: a hung host
-        // that resumes still holds a connected QP and the rkey. The rules
-        // stop every QP of this epoch (the sealing writer's too: it is
-        // done) and drop the rkey; the next epoch's admission registers
-        // anew.
         a.sealed(record);
         tracing::info!(epoch = point.epoch, tail = point.tail, "stream sealed");
         Message::Sealed(point)
