@@ -154,6 +154,35 @@ pub fn spawn_restart(argv: &[String]) -> Result<u32, ClosureError> {
     Ok(pid)
 }
 
+/// The taken-over log until the takeover completes: dropped on an early
+/// return, it is abandoned ([`Log::abandon`]) so the log is not marked
+/// cleanly shut down (a host could then open a log a hung host still
+/// writes, and a closure would see nothing to take over).
+struct Unsealed(Option<Log>);
+
+impl Unsealed {
+    fn log(&self) -> &Log {
+        self.0.as_ref().expect("held until sealed")
+    }
+
+    /// Every replica holds the seal: the log closes normally (it stays
+    /// sealed).
+    fn sealed(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for Unsealed {
+    fn drop(&mut self) {
+        if let Some(log) = self.0.take() {
+            tracing::warn!(
+                "takeover failed: the log is left as after a crash, not cleanly shut down"
+            );
+            log.abandon();
+        }
+    }
+}
+
 /// Runs the takeover on an armed standby. `detected` is when the verdict
 /// was reached (every duration is measured from it).
 ///
@@ -176,6 +205,10 @@ pub fn take_over<T: Transport>(
         path: path.clone(),
         source,
     })?;
+    // Until every replica reports the seal, any way out of here leaves the
+    // log as a crash would, never marked cleanly shut down.
+    let held = Unsealed(Some(log));
+    let log = held.log();
     let rec = *log.recovery();
     let tail = log.persisted();
     let epoch = log.epoch();
@@ -233,9 +266,9 @@ pub fn take_over<T: Transport>(
         elapsed_us = sealed_us,
         "takeover: every replica reports the stream sealed"
     );
-    // The log stays sealed on disk; dropping it here keeps it sealed (and
+    // The log stays sealed on disk; closing it here keeps it sealed (and
     // unmaps the takeover mapping) before the host restarts.
-    drop(log);
+    held.sealed();
 
     let (restart_us, restart_pid) = match &opts.restart {
         None => (None, None),

@@ -104,6 +104,8 @@ pub struct Log {
     head: Mutex<Cursor>,
     head_pos: AtomicU64,
     recovery: Recovery,
+    /// Dropped by [`Log::abandon`]: not a clean shutdown.
+    abandoned: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -136,6 +138,17 @@ impl Log {
     pub fn control(&self) -> Control<'_> {
         // Cannot fail: from_region checked the region holds a control block.
         Control::new(&self.region).unwrap_or_else(|_| unreachable!("checked at open"))
+    }
+
+    /// Closes the log without marking it cleanly shut down: its control
+    /// block keeps the state this process left (running, under this pid),
+    /// so the next open recovers it as after a crash. For a holder that
+    /// failed mid-way and must not make the log look finished, such as a
+    /// takeover that could not seal: a clean-shutdown mark would let a host
+    /// open a log a hung host may still write, and tell a closure there is
+    /// nothing to take over. Nothing is flushed beyond what was persisted.
+    pub fn abandon(mut self) {
+        self.abandoned = true;
     }
 
     /// What recovery found at open.
@@ -213,6 +226,9 @@ impl Drop for Log {
     fn drop(&mut self) {
         // Clean shutdown: make everything appended durable, then say so.
         // Failures here cannot be reported; recovery handles either outcome.
+        if self.abandoned {
+            return;
+        }
         if self.persist_all().is_ok() && !lock(&self.append).sealed {
             let _ = self.control().set_state(LogState::CleanShutdown, self.pid);
         }

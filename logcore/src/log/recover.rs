@@ -150,6 +150,7 @@ impl Log {
             head: Mutex::new(control.head),
             head_pos: AtomicU64::new(control.head.pos),
             recovery,
+            abandoned: false,
             sb,
             region,
         })
