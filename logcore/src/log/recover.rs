@@ -118,14 +118,18 @@ impl Log {
         // must be distinguishable from never-persisted ones of the last.
         ctl.set_incarnation(incarnation).map_err(persist)?;
         ctl.set_persisted_tail(tail).map_err(persist)?;
-        let sealed = control.state == LogState::Sealed;
+        let epoch = control.epoch.max(sb.epoch);
+        // A seal record of the current epoch ends the log even if the
+        // Sealed state never reached the control block (a crash between
+        // the two): appending at that epoch after it would make every
+        // later scan stop there (BadEpoch before the persisted tail).
+        let sealed = control.state == LogState::Sealed || scanned.after.sealed == Some(epoch);
         let state = if sealed {
             LogState::Sealed
         } else {
             LogState::Running
         };
         ctl.set_state(state, pid).map_err(persist)?;
-        let epoch = control.epoch.max(sb.epoch);
         let recovery = Recovery {
             previous_state: control.state,
             head: control.head,

@@ -114,6 +114,9 @@ pub struct ScanSummary {
     pub records: u64,
     /// Ring bytes covered.
     pub bytes: u64,
+    /// What the records read require of the next one (the last record's
+    /// epoch, the last seal's).
+    pub after: Continuity,
 }
 
 /// A scan over validated records of a [`Source`]; see the module docs.
@@ -309,6 +312,7 @@ impl<'a, S: ?Sized + Source> Scan<'a, S> {
             stop,
             records,
             bytes: stop.at.pos - start.pos,
+            after: self.after,
         })
     }
 
