@@ -295,6 +295,11 @@ fn names_are_checked_and_unique() {
         &with(BASE, "name: r1\n", "name: r0\n"),
         "replicas[1].name: duplicate replica name \"r0\"",
     );
+    // Two names for one tg-replica would each count an ack.
+    expect_issue(
+        &with(BASE, "control: 10.0.0.3:7471\n", "control: 10.0.0.2:7471\n"),
+        "replicas[1].control: 10.0.0.2:7471 is also the control address of replica \"r0\": one tg-replica would count twice toward the acks; list each replica once",
+    );
 }
 
 #[test]

@@ -137,7 +137,7 @@ impl CommitPolicy {
 }
 
 /// Checks the `replicas` list: its length, and each entry's name (valid,
-/// unique), control address and key file.
+/// unique), control address (valid, unique) and key file.
 pub(super) fn check_replicas(replicas: &[ReplicaPeer], v: &mut Issues) {
     if replicas.len() > MAX_REPLICAS {
         v.push(
@@ -155,6 +155,19 @@ pub(super) fn check_replicas(replicas: &[ReplicaPeer], v: &mut Issues) {
         }
         if let Err(why) = check_host_port(&r.control) {
             v.push(at("control"), why);
+        }
+        if let Some(o) = replicas[..i]
+            .iter()
+            .find(|o| o.control.eq_ignore_ascii_case(&r.control))
+        {
+            v.push(
+                at("control"),
+                format!(
+                    "{} is also the control address of replica {:?}: one tg-replica would count \
+                     twice toward the acks; list each replica once",
+                    r.control, o.name
+                ),
+            );
         }
         if r.key_file.as_os_str().is_empty() {
             v.push(at("key-file"), "must not be empty");
