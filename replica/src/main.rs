@@ -198,9 +198,17 @@ fn main() -> ExitCode {
         .init();
     let result = match &cli.cmd {
         Cmd::Serve { config } => load(config).and_then(|s| {
+            let apm = s.persistence == fabric::wire::PersistenceMode::Apm;
             let r = Replica::bind(s).map_err(|e| e.to_string())?;
             let addr = r.local_addr().map_err(|e| e.to_string())?;
             tracing::info!(%addr, "tg-replica serving");
+            if apm {
+                tracing::warn!(
+                    "persistence: apm: a writer's RDMA READ proves its data was placed in this \
+                     machine's memory, which is persistence only with eADR, or ADR with DDIO \
+                     off; on any other platform set `persistence: gpspm` on both sides"
+                );
+            }
             r.run();
             Ok(())
         }),
