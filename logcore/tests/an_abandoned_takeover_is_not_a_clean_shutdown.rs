@@ -14,14 +14,7 @@ fn an_abandoned_takeover_is_not_a_clean_shutdown() {
         log.append(&[i; 100]).unwrap();
     }
     let recorded = log.persist_all().unwrap();
-    let mut hung = std::process::Command::new("sleep")
-        .arg("30")
-        .spawn()
-        .unwrap();
-    log.control()
-        .set_state(LogState::Running, hung.id())
-        .unwrap();
-    std::mem::forget(log); // the "hung" writer still holds it
+    let mut hung = common::hand_to_hung_writer(log);
 
     let taken = Log::take_over(Region::open(&path, RegionKind::File).unwrap()).unwrap();
     // The takeover could not ship or seal: it gives the log up.

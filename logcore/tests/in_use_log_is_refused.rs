@@ -8,14 +8,7 @@ use logcore::{Log, LogState, OpenError, RegionKind};
 #[test]
 fn in_use_log_is_refused() {
     let (_d, path, log) = common::new_log(1 << 16);
-    let mut other = std::process::Command::new("sleep")
-        .arg("30")
-        .spawn()
-        .unwrap();
-    log.control()
-        .set_state(LogState::Running, other.id())
-        .unwrap();
-    std::mem::forget(log); // leave the "running" marker behind
+    let mut other = common::hand_to_hung_writer(log);
     let e = Log::open(&path, RegionKind::File).unwrap_err();
     match &e {
         OpenError::InUse { pid, .. } => assert_eq!(*pid, other.id()),

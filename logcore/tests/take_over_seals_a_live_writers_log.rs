@@ -19,14 +19,7 @@ fn take_over_seals_a_live_writers_log() {
     // Written to the mapping but never recorded as persisted.
     log.append(&[20; 100]).unwrap();
     let last = log.append(&[21; 100]).unwrap();
-    let mut hung = std::process::Command::new("sleep")
-        .arg("30")
-        .spawn()
-        .unwrap();
-    log.control()
-        .set_state(LogState::Running, hung.id())
-        .unwrap();
-    std::mem::forget(log); // the "hung" writer still holds it
+    let mut hung = common::hand_to_hung_writer(log);
 
     let region = Region::open(&path, RegionKind::File).unwrap();
     let taken = Log::take_over(region).unwrap();

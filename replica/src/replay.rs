@@ -722,31 +722,38 @@ mod tests {
             a.end - a.pos
         });
         let (p, n) = rounds(&w, &stale, at);
-        assert_eq!((n, p.cursor.pos), (0, at), "the epoch-1 record is applied");
+        assert_eq!(
+            (n, p.cursor.pos),
+            (0, at),
+            "the stale epoch-1 record was applied"
+        );
         assert_eq!(p.after.epoch, 2);
+    }
+
+    /// Ours seals epoch 1: the seal record's length.
+    fn seal(log: &Log) -> u64 {
+        let from = log.tail().pos;
+        log.seal().unwrap();
+        log.tail().pos - from
     }
 
     /// Hole: the same after a seal: a record of the sealed epoch arriving
     /// in a round after the seal record was applied.
     #[test]
     fn a_record_of_a_sealed_epoch_arriving_in_a_later_round_is_not_applied() {
-        let (w, stale, at) = two_writers("replay-sealed-epoch", |log| {
-            let from = log.tail().pos;
-            log.seal().unwrap();
-            log.tail().pos - from
-        });
+        let (w, stale, at) = two_writers("replay-sealed-epoch", seal);
         let (p, n) = rounds(&w, &stale, at);
-        assert_eq!((n, p.cursor.pos), (0, at), "the sealed epoch is continued");
+        assert_eq!(
+            (n, p.cursor.pos),
+            (0, at),
+            "a record continued the sealed epoch"
+        );
         assert_eq!(p.after.sealed, Some(1));
     }
 
     #[test]
     fn a_restarted_replica_keeps_what_its_records_require() {
-        let (w, _, at) = two_writers("replay-restart-continuity", |log| {
-            let from = log.tail().pos;
-            log.seal().unwrap();
-            log.tail().pos - from
-        });
+        let (w, _, at) = two_writers("replay-restart-continuity", seal);
         let (p, damage) = Progress::from_image(&Image::parse(&w.ours).unwrap(), 1);
         assert_eq!((damage, p.cursor.pos), (None, at));
         assert_eq!((p.after.epoch, p.after.sealed), (1, Some(1)));

@@ -18,6 +18,22 @@ pub fn new_log(size: u64) -> (tempfile::TempDir, PathBuf, Log) {
     (dir, path, log)
 }
 
+/// Leaves `log` held by a live process that never writes (a hung writer):
+/// its control block says running under that process's pid, and this
+/// process lets go of the log without closing it. Kill the returned child
+/// to end the "hang".
+pub fn hand_to_hung_writer(log: Log) -> std::process::Child {
+    let hung = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("spawn sleep");
+    log.control()
+        .set_state(logcore::LogState::Running, hung.id())
+        .expect("set state");
+    std::mem::forget(log);
+    hung
+}
+
 /// Deterministic payload for a seed: length 1..=max_len, xorshift bytes.
 pub fn payload(seed: u64, max_len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
