@@ -64,7 +64,7 @@ pub(crate) fn wrapped(name: &str, region_len: u64, n: u64) -> Fixture {
             Ok(a) => a,
             Err(_) => {
                 // Full: keep the last half ring of history, as a replica
-                // does (replay.rs, advance_head).
+                // does (replay/mod.rs, advance_head).
                 let t = log.persist_all().unwrap();
                 while ends.front().is_some_and(|&e| e < t.pos - capacity / 2) {
                     ends.pop_front();

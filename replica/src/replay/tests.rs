@@ -1,0 +1,343 @@
+//! Replay from damaged and continued images, and the head policy.
+
+use std::collections::VecDeque;
+
+use super::*;
+
+fn progress(capacity: u64, cursor: u64, head: u64) -> Progress {
+    let mut p = Progress::fresh(1);
+    p.geometry = Some(Geometry {
+        ring_offset: 4096,
+        capacity,
+    });
+    p.cursor = Cursor {
+        pos: cursor,
+        lsn: Lsn(cursor / 64 + 1),
+    };
+    p.head = Cursor {
+        pos: head,
+        lsn: Lsn(head / 64 + 1),
+    };
+    p
+}
+
+#[test]
+fn the_head_keeps_a_quarter_to_a_half_of_the_ring() {
+    let cap = 1 << 20;
+    // Marks every 1/32 of the ring up to the cursor.
+    let mut marks: VecDeque<Cursor> = (0..=40)
+        .map(|i| Cursor {
+            pos: i * cap / 32,
+            lsn: Lsn(i + 1),
+        })
+        .collect();
+    let mut p = progress(cap, 40 * cap / 32, 0);
+    advance_head(&mut p, &mut marks);
+    let kept = p.cursor.pos - p.head.pos;
+    assert!(
+        kept >= cap / 4 - cap / 32 && kept <= cap / 4,
+        "kept {kept} of {cap}"
+    );
+    assert_eq!(
+        marks.front().copied(),
+        Some(p.head),
+        "marks before the head are dropped"
+    );
+    // Within half a ring: the head stays.
+    let before = p.head;
+    p.cursor.pos = p.head.pos + cap / 2;
+    advance_head(&mut p, &mut marks);
+    assert_eq!(p.head, before);
+}
+
+/// 128 KiB region, 600 records: the ring wrapped.
+fn image(name: &str) -> crate::fixture::Fixture {
+    crate::fixture::wrapped(name, 128 << 10, 600)
+}
+
+fn start(f: &crate::fixture::Fixture) -> (Progress, Option<Damage>) {
+    let bytes = f.bytes();
+    let img = Image::parse(&bytes).unwrap();
+    Progress::from_image(&img, 1)
+}
+
+#[test]
+fn an_intact_image_starts_at_its_recorded_tail() {
+    let f = image("replay-intact");
+    let (p, damage) = start(&f);
+    assert_eq!(damage, None);
+    assert_eq!(p.cursor, f.tail);
+    assert_eq!(p.head, f.head);
+    assert_eq!(p.uuid, Some(f.uuid));
+}
+
+#[test]
+fn a_zeroed_record_in_the_middle_ends_the_durable_tail_before_it() {
+    let f = image("replay-zeroed-middle");
+    let i = f.middle();
+    f.zero_record(i);
+    let (p, damage) = start(&f);
+    let at = f.records[i].start;
+    assert_eq!(p.cursor, at, "starts at the last intact record boundary");
+    assert_eq!(
+        damage,
+        Some(Damage {
+            recorded: f.tail,
+            intact: at,
+            flaw: Flaw::Record(RecordFault::Zeroed),
+        })
+    );
+    assert_eq!(p.head, f.head, "the head stays");
+    let msg = damage.unwrap().to_string();
+    assert!(
+        msg.contains(&format!("{} (next LSN {})", f.tail.pos, f.tail.lsn.0))
+            && msg.contains(&format!("{} (next LSN {})", at.pos, at.lsn.0))
+            && msg.contains("all zero"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_zeroed_ring_starts_at_the_head() {
+    let f = image("replay-zeroed-ring");
+    f.zero_ring();
+    let (p, damage) = start(&f);
+    assert_eq!(p.cursor, f.head);
+    assert_eq!(
+        damage,
+        Some(Damage {
+            recorded: f.tail,
+            intact: f.head,
+            flaw: Flaw::Record(RecordFault::Zeroed),
+        })
+    );
+}
+
+#[test]
+fn a_flipped_byte_in_the_last_record_drops_only_that_record() {
+    let f = image("replay-flipped-last");
+    let last = f.records.len() - 1;
+    f.flip_payload_byte(last);
+    let (p, damage) = start(&f);
+    let at = f.records[last].start;
+    assert_eq!(p.cursor, at);
+    assert_eq!(p.cursor.lsn.0 + 1, f.tail.lsn.0, "one record short");
+    let d = damage.unwrap();
+    assert_eq!((d.recorded, d.intact), (f.tail, at));
+    assert!(
+        matches!(d.flaw, Flaw::Record(RecordFault::ChecksumMismatch { .. })),
+        "{d}"
+    );
+}
+
+#[test]
+fn a_record_from_another_lap_ends_the_durable_tail_before_it() {
+    let f = image("replay-stale-lap");
+    let i = f.middle();
+    // Record i-1's bytes over record i: a valid record, but it names
+    // another position (what a torn region or a stale lap shows).
+    let bytes = f.bytes();
+    let prev = f.records[i - 1];
+    let off = f.geometry.region_offset(prev.start.pos) as usize;
+    f.write_at(
+        f.records[i].start.pos,
+        &bytes[off..off + logcore::HEADER_LEN],
+    );
+    let (p, damage) = start(&f);
+    assert_eq!(p.cursor, f.records[i].start);
+    assert!(
+        matches!(
+            damage.unwrap().flaw,
+            Flaw::Record(RecordFault::PositionMismatch { .. })
+        ),
+        "{damage:?}"
+    );
+}
+
+/// Records a durable tail the records disagree with, as a control block
+/// written by something else would.
+fn record_tail(f: &crate::fixture::Fixture, tail: Cursor) {
+    let r = Region::open(&f.path, RegionKind::File).unwrap();
+    Control::new(&r)
+        .unwrap()
+        .rewind_mirror_durable(tail)
+        .unwrap();
+}
+
+#[test]
+fn a_recorded_tail_inside_a_record_ends_the_durable_tail_before_it() {
+    let f = image("replay-tail-inside");
+    let i = f.middle();
+    let r = f.records[i];
+    assert!(r.end - r.start.pos >= 128, "a record of two lines or more");
+    record_tail(
+        &f,
+        Cursor {
+            pos: r.start.pos + 64,
+            lsn: r.start.lsn.next(),
+        },
+    );
+    let (p, damage) = start(&f);
+    assert_eq!(p.cursor, r.start);
+    assert_eq!(
+        damage.unwrap().flaw,
+        Flaw::TailMismatch {
+            ends: Cursor {
+                pos: r.end,
+                lsn: r.start.lsn.next()
+            }
+        }
+    );
+}
+
+#[test]
+fn a_recorded_tail_with_another_lsn_takes_the_records_lsn() {
+    let f = image("replay-tail-lsn");
+    let r = f.records[f.middle()];
+    record_tail(
+        &f,
+        Cursor {
+            pos: r.start.pos,
+            lsn: Lsn(r.start.lsn.0 + 5),
+        },
+    );
+    let (p, damage) = start(&f);
+    assert_eq!(p.cursor, r.start, "the position, with the chain's LSN");
+    assert_eq!(damage.unwrap().flaw, Flaw::TailMismatch { ends: r.start });
+}
+
+#[test]
+fn without_a_usable_mark_the_head_never_passes_the_cursor() {
+    let cap = 1 << 20;
+    let mut marks = VecDeque::new();
+    let mut p = progress(cap, 3 * cap, 0);
+    advance_head(&mut p, &mut marks);
+    assert_eq!(p.head, p.cursor);
+}
+
+/// The replica's mirror as two writers left it: `ours` went on (a
+/// newer epoch, or a seal), `fenced` is a copy of it from `split` on
+/// that appended at its old epoch. A round of replay over `ours`, then
+/// the fenced writer's record placed right after what the round
+/// applied (where a late WRITE of a fenced QP would land).
+struct TwoWriters {
+    _dir: PathBuf,
+    ours: Vec<u8>,
+    geometry: Geometry,
+    uuid: [u8; 16],
+}
+
+use std::path::PathBuf;
+
+use logcore::{CreateOptions, Log};
+
+/// `split` records at epoch 1 by both, then `ours(log)` on ours and,
+/// on the fenced copy, a record as long as what `ours` appended
+/// followed by the stale record (epoch 1) that must not be applied.
+fn two_writers(name: &str, ours: impl FnOnce(&Log) -> u64) -> (TwoWriters, Vec<u8>, u64) {
+    let dir = testkit::scratch(name);
+    let (a, b) = (dir.join("ours.region"), dir.join("fenced.region"));
+    let opts = CreateOptions {
+        kind: RegionKind::File,
+        ..CreateOptions::default()
+    };
+    let log = Log::create(&a, 64 << 10, &opts).unwrap();
+    for i in 0..5 {
+        log.append_record(&testkit::payload(1, i, 200)).unwrap();
+    }
+    log.persist_all().unwrap();
+    drop(log);
+    std::fs::copy(&a, &b).unwrap();
+    let log = Log::open(&a, RegionKind::File).unwrap();
+    let split = log.tail().pos;
+    let len = ours(&log);
+    log.persist_all().unwrap();
+    let (geometry, uuid) = (log.geometry(), log.superblock().uuid);
+    drop(log);
+    let fenced = Log::open(&b, RegionKind::File).unwrap();
+    // As long as what ours appended, so the next record starts where
+    // ours ends.
+    let pad = len - logcore::HEADER_LEN as u64;
+    let first = fenced.append_record(&vec![7; pad as usize]).unwrap();
+    assert_eq!(first.pos, split);
+    let stale = fenced.append_record(b"written by a fenced writer").unwrap();
+    fenced.persist_all().unwrap();
+    drop(fenced);
+    let fb = std::fs::read(&b).unwrap();
+    let (from, to) = (
+        geometry.region_offset(stale.pos) as usize,
+        geometry.region_offset(stale.end) as usize,
+    );
+    let w = TwoWriters {
+        _dir: dir,
+        ours: std::fs::read(&a).unwrap(),
+        geometry,
+        uuid,
+    };
+    (w, fb[from..to].to_vec(), stale.pos)
+}
+
+/// Round 1 over ours; then the stale record lands at `at`; round 2.
+fn rounds(w: &TwoWriters, stale: &[u8], at: u64) -> (Progress, usize) {
+    let mut p = Progress::fresh(2);
+    p.uuid = Some(w.uuid);
+    p.geometry = Some(w.geometry);
+    let mut marks = VecDeque::new();
+    assert!(scan_round(&w.ours[..], &mut p, &mut marks) > 5);
+    assert_eq!(p.cursor.pos, at, "round 1 applies everything ours wrote");
+    let before = p;
+    let mut img = w.ours.clone();
+    let off = w.geometry.region_offset(at) as usize;
+    img[off..off + stale.len()].copy_from_slice(stale);
+    let n = scan_round(&img[..], &mut p, &mut marks);
+    assert_eq!(p.digest, before.digest);
+    (p, n)
+}
+
+/// Hole: every round built a new scan that had seen no epoch, so a
+/// record of a lower epoch than the ones applied, arriving in a later
+/// round, was applied.
+#[test]
+fn a_record_of_an_older_epoch_arriving_in_a_later_round_is_not_applied() {
+    let (w, stale, at) = two_writers("replay-older-epoch", |log| {
+        log.begin_epoch(2).unwrap();
+        let a = log.append_record(&testkit::payload(2, 0, 200)).unwrap();
+        a.end - a.pos
+    });
+    let (p, n) = rounds(&w, &stale, at);
+    assert_eq!(
+        (n, p.cursor.pos),
+        (0, at),
+        "the stale epoch-1 record was applied"
+    );
+    assert_eq!(p.after.epoch, 2);
+}
+
+/// Ours seals epoch 1: the seal record's length.
+fn seal(log: &Log) -> u64 {
+    let from = log.tail().pos;
+    log.seal().unwrap();
+    log.tail().pos - from
+}
+
+/// Hole: the same after a seal: a record of the sealed epoch arriving
+/// in a round after the seal record was applied.
+#[test]
+fn a_record_of_a_sealed_epoch_arriving_in_a_later_round_is_not_applied() {
+    let (w, stale, at) = two_writers("replay-sealed-epoch", seal);
+    let (p, n) = rounds(&w, &stale, at);
+    assert_eq!(
+        (n, p.cursor.pos),
+        (0, at),
+        "a record continued the sealed epoch"
+    );
+    assert_eq!(p.after.sealed, Some(1));
+}
+
+#[test]
+fn a_restarted_replica_keeps_what_its_records_require() {
+    let (w, _, at) = two_writers("replay-restart-continuity", seal);
+    let (p, damage) = Progress::from_image(&Image::parse(&w.ours).unwrap(), 1);
+    assert_eq!((damage, p.cursor.pos), (None, at));
+    assert_eq!((p.after.epoch, p.after.sealed), (1, Some(1)));
+}
