@@ -33,7 +33,7 @@
 # durable", with tg-log's "corrupt record at position 102753728 ... before
 # the persisted tail". And with a build
 # that leaks on purpose (`std::hint::black_box(Box::leak(vec![1u8;
-# 64].into_boxed_slice()))` per record in replica/src/replay.rs
+# 64].into_boxed_slice()))` per record in replica/src/replay/mod.rs
 # scan_round, run with `ci/cluster --drill soak --bin DIR`): "tg-replica's
 # memory grew from 9064 KiB (a quarter in) to 19360 KiB in the second
 # half". (A plain `mem::forget(vec![..])` was optimised away: that run
