@@ -42,6 +42,18 @@ pub struct ReplicaSection {
     /// Writers allowed to connect, each with its key file. Required,
     /// 1..=[`MAX_ALLOWED_WRITERS`] entries, names unique.
     pub allow: Vec<AllowedWriter>,
+    /// An admitted writer (or closure) that sends no request for this long
+    /// is taken for gone (its host may have lost power: its connection
+    /// never closes): its session ends and its queue pair is dropped, so
+    /// its slot, thread and QP are not kept forever. Writers ask for status
+    /// every second; keep this above the closure's `keepalive-ms` too.
+    /// Default 30000; 1000..=3600000.
+    #[serde(default = "default_idle_session_ms")]
+    pub idle_session_ms: u64,
+}
+
+fn default_idle_session_ms() -> u64 {
+    30_000
 }
 
 impl Section for ReplicaSection {
@@ -59,6 +71,12 @@ impl Section for ReplicaSection {
         if self.epoch_file.as_os_str().is_empty() {
             v.push("replica.epoch-file", "must not be empty");
         }
+        v.range(
+            "replica.idle-session-ms",
+            self.idle_session_ms,
+            1000,
+            3_600_000,
+        );
         if self.allow.is_empty() || self.allow.len() > MAX_ALLOWED_WRITERS {
             v.push(
                 "replica.allow",

@@ -31,10 +31,15 @@ pub struct Settings {
     pub persistence: PersistenceMode,
     /// The ring geometry writers must have.
     pub geometry: Geometry,
-    /// Bound on each handshake read/write and on a seal's wait.
+    /// Bound on each handshake message and each write; a seal waits half
+    /// of it for replay to reach the sealed tail.
     pub control_timeout: Duration,
-    /// Most concurrent control connections.
+    /// Most admitted writers at once (handshakes in progress are bounded
+    /// apart).
     pub max_sessions: usize,
+    /// An admitted writer that sends no request for this long is taken
+    /// for gone: its session ends and its queue pair is dropped.
+    pub idle_session: Duration,
     /// Replay poll interval when idle.
     pub replay_idle: Duration,
 }
@@ -63,6 +68,7 @@ impl Settings {
             geometry: settings::log_geometry(cfg.log.size_bytes)?,
             control_timeout: cfg.control_timeout(),
             max_sessions: 16,
+            idle_session: Duration::from_millis(r.idle_session_ms),
             replay_idle: Duration::from_millis(1),
         })
     }

@@ -44,6 +44,33 @@ fn expect_issue(yaml: &str, expected: &str) {
 fn the_base_config_is_valid() {
     let c = ReplicaConfig::from_yaml_str(REPLICA).unwrap();
     assert_eq!(c.replica().unwrap().listen, "0.0.0.0:7471");
+    assert_eq!(
+        c.replica().unwrap().idle_session_ms,
+        30_000,
+        "an admitted writer silent for 30 s is taken for gone"
+    );
+}
+
+#[test]
+fn the_idle_session_bound_is_a_knob_with_a_floor() {
+    let at = |ms: &str| {
+        with(
+            REPLICA,
+            "  region:",
+            &format!("  idle-session-ms: {ms}\n  region:"),
+        )
+    };
+    let c = ReplicaConfig::from_yaml_str(&at("5000")).unwrap();
+    assert_eq!(c.replica().unwrap().idle_session_ms, 5000);
+    // Below a second it would cut live writers (they ask every second).
+    expect_issue(
+        &at("999"),
+        "replica.idle-session-ms: must be 1000..=3600000, got 999",
+    );
+    expect_issue(
+        &at("3600001"),
+        "replica.idle-session-ms: must be 1000..=3600000, got 3600001",
+    );
 }
 
 #[test]

@@ -17,6 +17,7 @@ fn run(persistence: &'static str, commit: &'static str) {
             // Several ships in flight (apm; gpspm ships one at a time
             // whatever this says).
             ships_in_flight: 4,
+            idle_session_ms: None,
         },
     );
     node.start_replica();

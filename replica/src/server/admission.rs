@@ -6,7 +6,6 @@
 //! [`crate::fencing`]'s; this module performs it on the device and the disk.
 
 use std::fmt;
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -18,6 +17,7 @@ use fabric::wire::{Channel, PersistenceMode, RejectCode};
 use logcore::{CreateOptions, Log, Region, RegionKind};
 
 use super::gpspm::gpspm_loop;
+use super::paced::Paced;
 use super::{lock, Inner};
 use crate::epoch;
 use crate::fencing::{Fence, Fencing, Why};
@@ -142,18 +142,26 @@ impl Inner {
     /// that fails refuses the writer and leaves the rules as they were.
     pub(super) fn admit(
         &self,
-        auth: Authenticated<TcpStream>,
-    ) -> Result<(u64, String, Channel<TcpStream>), String> {
+        auth: Authenticated<Paced>,
+    ) -> Result<(u64, String, Channel<Paced>), String> {
         let mut a = lock(&self.admission);
         let hello = auth.hello().clone();
         let name = hello.writer.to_string();
+        if a.writers() >= self.s.max_sessions {
+            let why = format!(
+                "replica busy: {} writers admitted, the most it serves; a slot is freed \
+                 when a writer's session ends",
+                a.writers()
+            );
+            return Err(auth.reject(RejectCode::Internal, why).to_string());
+        }
         // The handshake checked a snapshot: decide again under the lock.
         let plan = match a.plan(hello.epoch, hello.log_uuid) {
             Ok(p) => p,
             Err(refusal) => return Err(auth.refuse(refusal).to_string()),
         };
         let epoch32 = u32::try_from(hello.epoch).unwrap_or(u32::MAX);
-        let fail = |auth: Authenticated<TcpStream>, e: AdmitError| {
+        let fail = |auth: Authenticated<Paced>, e: AdmitError| {
             auth.reject(RejectCode::Internal, e.to_string()).to_string()
         };
         if plan.format {

@@ -1,11 +1,16 @@
 //! The replica daemon's server: it checks its region at start, then serves
-//! one thread per control connection (at most `max_sessions`).
+//! one thread per control connection: at most [`pending::MAX_HANDSHAKES`]
+//! handshakes in progress (a newer connection closes the oldest) and at
+//! most `max_sessions` admitted writers.
 //!
 //! - `region.rs`: what the region holds at start, rewound to its intact tail.
 //! - `admission.rs`: admitting writers and fencing older epochs.
 //! - `session.rs`: one control connection, from handshake to close.
 //! - `seal.rs`: sealing a stream at an epoch and tail.
 //! - `gpspm.rs`: serving a `gpspm` writer's persist requests.
+//! - `paced.rs`: a deadline per message, not per read, on a connection.
+//! - `pending.rs`: the bound on handshakes in progress.
+//! - `throttle.rs`: one log line per second for what a peer can repeat.
 //!
 //! Admission is serialised: a writer with a newer epoch is recorded in the
 //! epoch file, every queue pair of an older epoch is moved to the error
@@ -15,23 +20,29 @@
 
 mod admission;
 mod gpspm;
+mod paced;
+mod pending;
 mod region;
 mod seal;
 mod session;
+mod throttle;
 
 use std::fmt;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use fabric::verbs::{Context, ProtectionDomain, VerbsError};
-use fabric::wire::{Channel, Message, Reject, RejectCode};
 
 pub use crate::settings::Settings;
 
 use self::admission::{Admission, AdmitError};
+use self::pending::{Pending, MAX_HANDSHAKES, MAX_HANDSHAKES_PER_PEER};
 use self::region::{adopt, inspect_region};
+use self::session::Ended;
+use self::throttle::Throttle;
 use crate::epoch;
 use crate::replay::{self, Progress};
 
@@ -80,8 +91,16 @@ struct Inner {
     pd: ProtectionDomain,
     admission: Mutex<Admission>,
     replay: Arc<replay::Shared>,
-    sessions: AtomicUsize,
+    /// Handshakes in progress (a clone of each socket, to close it).
+    pending: Mutex<Pending<TcpStream>>,
+    /// Log lines a peer can cause at will: a failed handshake, and a
+    /// handshake closed to make room.
+    quiet_failed: Throttle,
+    quiet_evicted: Throttle,
 }
+
+/// Most log lines per second of each kind a peer can cause at will.
+const QUIET: Duration = Duration::from_secs(1);
 
 /// Locks `m`, ignoring poisoning: a session thread that panicked does not
 /// stop the others.
@@ -133,7 +152,9 @@ impl Replica {
             s,
             pd,
             replay,
-            sessions: AtomicUsize::new(0),
+            pending: Mutex::new(Pending::new(MAX_HANDSHAKES, MAX_HANDSHAKES_PER_PEER)),
+            quiet_failed: Throttle::new(QUIET),
+            quiet_evicted: Throttle::new(QUIET),
         });
         if inner.replay.get().is_some_and(|p| p.uuid.is_some()) {
             let mr = inner.register_region().map_err(|e| match e {
@@ -181,22 +202,34 @@ impl Replica {
                 }
             };
             let inner = Arc::clone(&self.inner);
-            if inner.sessions.fetch_add(1, Ordering::AcqRel) >= inner.s.max_sessions {
-                inner.sessions.fetch_sub(1, Ordering::AcqRel);
-                tracing::warn!(peer = ?stream.peer_addr().ok(), max = inner.s.max_sessions, "too many control connections; refusing");
-                let mut ch = Channel::new(stream);
-                let _ = ch.send(&Message::Reject(Reject::new(
-                    RejectCode::Internal,
-                    "replica busy: too many control connections",
-                )));
-                continue;
+            let (handle, peer) = match (stream.try_clone(), stream.peer_addr()) {
+                (Ok(h), Ok(p)) => (h, p.ip()),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "cannot hold an accepted connection; closing it");
+                    continue;
+                }
+            };
+            let now = Instant::now();
+            let (hid, evicted) = lock(&inner.pending).enter(handle, peer, now);
+            if let Some(ev) = evicted {
+                let _ = ev.handle.shutdown(Shutdown::Both);
+                if let Some(held) = inner.quiet_evicted.pass(now) {
+                    tracing::warn!(peer = %ev.peer, age = ?ev.age, max = MAX_HANDSHAKES, per_peer = MAX_HANDSHAKES_PER_PEER, held_back = held, "handshakes in progress at the bound: closed the oldest to make room");
+                }
             }
             std::thread::spawn(move || {
                 let peer = stream.peer_addr().ok();
-                if let Err(e) = inner.session(stream) {
-                    tracing::warn!(?peer, error = %e, "control session ended");
+                match inner.session(stream, hid) {
+                    Ok(()) => {}
+                    Err(Ended::Handshake(e)) => {
+                        if let Some(held) = inner.quiet_failed.pass(Instant::now()) {
+                            tracing::warn!(?peer, error = %e, held_back = held, "control connection refused");
+                        }
+                    }
+                    Err(Ended::Session(e)) => {
+                        tracing::warn!(?peer, error = %e, "control session ended");
+                    }
                 }
-                inner.sessions.fetch_sub(1, Ordering::AcqRel);
             });
         }
     }

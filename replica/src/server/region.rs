@@ -151,6 +151,7 @@ mod tests {
             },
             control_timeout: Duration::from_secs(1),
             max_sessions: 1,
+            idle_session: Duration::from_secs(30),
             replay_idle: Duration::from_millis(1),
         }
     }

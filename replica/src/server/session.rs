@@ -1,27 +1,38 @@
 //! One control session: authenticate and admit the writer, then answer its
 //! requests (`StatusRequest`, `Seal`) in order until it closes the channel.
+//!
+//! Each message of the handshake must arrive within the control timeout,
+//! and an admitted writer must send a request at least every
+//! `idle-session-ms` (a live writer asks for status every second; a writer
+//! whose host lost power never closes its connection): otherwise its
+//! session ends and its queue pair is dropped.
 
 use std::net::TcpStream;
 
 use fabric::wire::handshake;
 use fabric::wire::{Channel, ChannelError, Message, Reject, RejectCode, Status};
 
+use super::paced::Paced;
 use super::{lock, Inner};
 
+/// How a control connection ended, if not cleanly.
+#[derive(Debug)]
+pub(super) enum Ended {
+    /// Before admission: any peer can cause it (its log line is throttled).
+    Handshake(String),
+    /// An admitted writer's session.
+    Session(String),
+}
+
 impl Inner {
-    pub(super) fn session(&self, stream: TcpStream) -> Result<(), String> {
-        let t = Some(self.s.control_timeout);
-        stream
-            .set_read_timeout(t)
-            .and_then(|()| stream.set_write_timeout(t))
-            .map_err(|e| e.to_string())?;
-        let _ = stream.set_nodelay(true);
-        let expect = self.expectation(&lock(&self.admission));
-        let auth = handshake::authenticate(Channel::new(stream), &expect, &self.s.allow)
-            .map_err(|e| e.to_string())?;
-        let (id, writer, mut channel) = self.admit(auth)?;
+    /// Serves one control connection; `hid` is its entry among the
+    /// handshakes in progress, left once it is admitted or refused.
+    pub(super) fn session(&self, stream: TcpStream, hid: u64) -> Result<(), Ended> {
+        let admitted = self.handshake(stream);
+        lock(&self.pending).leave(hid);
+        let (id, writer, mut channel) = admitted.map_err(Ended::Handshake)?;
         // Admitted: serve requests until the writer closes the channel.
-        let _ = channel.get_ref().set_read_timeout(None);
+        channel.get_mut().set_within(self.s.idle_session);
         let result = loop {
             match channel.recv() {
                 Ok(Message::StatusRequest) => {
@@ -49,12 +60,34 @@ impl Inner {
                     let _ = channel.send_unpoisoned(&Message::Reject(Reject::malformed(&e)));
                     break Err(format!("malformed control message: {e}"));
                 }
+                Err(ChannelError::TimedOut { .. }) => {
+                    break Err(format!(
+                        "writer {writer} sent no request for {:?} (a live writer asks for \
+                         status every second; its host may have lost power): ending its \
+                         session and dropping its queue pair (replica.idle-session-ms)",
+                        self.s.idle_session
+                    ));
+                }
                 Err(e) => break Err(e.to_string()),
             }
         };
         self.release(id);
         tracing::info!(writer = %writer, "writer disconnected");
-        result
+        result.map_err(Ended::Session)
+    }
+
+    /// Authenticates and admits the peer: the admitted writer's id and name
+    /// and its channel, or why not.
+    fn handshake(&self, stream: TcpStream) -> Result<(u64, String, Channel<Paced>), String> {
+        stream
+            .set_write_timeout(Some(self.s.control_timeout))
+            .map_err(|e| e.to_string())?;
+        let _ = stream.set_nodelay(true);
+        let paced = Paced::new(stream, self.s.control_timeout);
+        let expect = self.expectation(&lock(&self.admission));
+        let auth = handshake::authenticate(Channel::new(paced), &expect, &self.s.allow)
+            .map_err(|e| e.to_string())?;
+        self.admit(auth)
     }
 
     /// The replica's progress, as a `Status` reply.

@@ -56,6 +56,9 @@ pub struct Shape {
     pub region: Option<PathBuf>,
     /// `qp.ships-in-flight`.
     pub ships_in_flight: u32,
+    /// `replica.idle-session-ms`; `None`: the default (and a config a
+    /// build without the key still reads).
+    pub idle_session_ms: Option<u64>,
 }
 
 impl Default for Shape {
@@ -66,6 +69,7 @@ impl Default for Shape {
             log_size: 4 << 20,
             region: None,
             ships_in_flight: 1,
+            idle_session_ms: None,
         }
     }
 }
@@ -101,11 +105,14 @@ impl Node {
             "sync" => "policy: sync\n  acks: 1".to_owned(),
             _ => "policy: async\n  max-lag-bytes: 262144".to_owned(),
         };
+        let idle = shape
+            .idle_session_ms
+            .map_or(String::new(), |ms| format!("  idle-session-ms: {ms}\n"));
         let yaml = format!(
             "name: host-a\nlog:\n  path: {dir}/host.log\n  size-bytes: {size}\ndevice:\n  name: {dev}\n\
              qp:\n  path-mtu: 1024\n  ships-in-flight: {ships}\npersistence: {pers}\ncommit:\n  {commit}\ncontrol-timeout-ms: 5000\n\
              replicas:\n  - name: r0\n    control: 127.0.0.1:{port}\n    key-file: host-a.key\n\
-             replica:\n  listen: 127.0.0.1:{port}\n  region: {region}\n  epoch-file: epoch\n\
+             replica:\n  listen: 127.0.0.1:{port}\n  region: {region}\n  epoch-file: epoch\n{idle}\
              \x20 allow:\n    - name: host-a\n      key-file: host-a.key\n",
             dir = dir.display(),
             size = shape.log_size,
@@ -229,4 +236,92 @@ pub fn poke(port: u16, bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let _ = std::io::Read::read_to_end(&mut s, &mut out);
     out
+}
+
+/// A TCP connection to the replica's control port (on 127.0.0.1) from the
+/// loopback address `from` (any of 127.0.0.0/8): a second peer address on
+/// one machine.
+pub fn connect_from(from: std::net::Ipv4Addr, port: u16) -> std::io::Result<TcpStream> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let sockaddr = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    #[allow(unsafe_code)]
+    // SAFETY: socket() takes no pointers; a negative return is checked.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    #[allow(unsafe_code)]
+    // SAFETY: fd is a socket just created and owned by nothing else; the
+    // stream closes it from here on, on every path.
+    let stream = unsafe { TcpStream::from_raw_fd(fd) };
+    let (src, dst) = (
+        sockaddr(from, 0),
+        sockaddr(std::net::Ipv4Addr::LOCALHOST, port),
+    );
+    for (call, addr) in [("bind", &src), ("connect", &dst)] {
+        let p = std::ptr::from_ref(addr).cast::<libc::sockaddr>();
+        #[allow(unsafe_code)]
+        // SAFETY: p points to a live sockaddr_in of `len` bytes for the
+        // duration of the call; the fd is open (owned by `stream`).
+        let r = unsafe {
+            if call == "bind" {
+                libc::bind(stream.as_raw_fd(), p, len)
+            } else {
+                libc::connect(stream.as_raw_fd(), p, len)
+            }
+        };
+        if r < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(stream)
+}
+
+/// A second admitted session of `w`'s writer identity over real verbs (its
+/// own queue pair and control channel), connected the way the closure's
+/// standby connects: for tests that speak to the replica directly.
+pub fn second_session(
+    node: &Node,
+    w: &ReplicatedLog,
+) -> fabric::transport::RdmaConnected<fabric::replicated::RegionMemory> {
+    use fabric::replicated::{ConnectOptions, LogIdentity, RegionMemory};
+    use fabric::verbs::{Access, Context, MemoryRegion, ProtectionDomain};
+    let o = node.options();
+    let connect = ConnectOptions {
+        writer: fabric::wire::WriterName::new(o.writer.clone()).unwrap(),
+        qp: o.qp,
+        persistence: o.persistence,
+        op_timeout: o.op_timeout,
+        connect_timeout: o.connect_timeout,
+    };
+    let region =
+        logcore::Region::open(node.dir.join("host.log"), logcore::RegionKind::File).unwrap();
+    let len = region.len();
+    let identity = LogIdentity {
+        uuid: w.log().superblock().uuid,
+        epoch: w.log().epoch(),
+        geometry: w.log().geometry(),
+        region_len: len as u64,
+    };
+    let ctx = Context::open(&o.device, o.port).unwrap();
+    let pd = ProtectionDomain::new(&ctx).unwrap();
+    // The registration holds the protection domain, and it the device.
+    let source = std::sync::Arc::new(
+        MemoryRegion::register(
+            &pd,
+            RegionMemory::new(region, len).unwrap(),
+            Access::LOCAL_READ,
+        )
+        .unwrap(),
+    );
+    fabric::replicated::connect(&o.replicas[0], &connect, &source, &identity)
+        .expect("a second session of the writer is admitted")
 }
