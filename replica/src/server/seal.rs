@@ -40,7 +40,11 @@ impl Inner {
     }
 
     fn seal_fenced(&self, point: SealPoint) -> Message {
-        let deadline = Instant::now() + self.s.control_timeout;
+        // Half the control timeout: the sealer waits for the answer with
+        // its own read timeout (the same config value on a closure's node),
+        // so a refusal that says how far this replica got arrives before
+        // the sealer gives up on the connection instead.
+        let deadline = Instant::now() + self.s.control_timeout / 2;
         let mut g = lock(&self.replay.progress);
         loop {
             let at = g.map_or(0, |p| p.cursor.pos);
