@@ -83,15 +83,13 @@ pub(crate) fn run(
             p.tail_bytes = tail - before;
             let mut seen = Vec::new();
             let t = Instant::now();
-            warm.ship(tail, ShipFrom::ReplicaStatus, &mut seen)
-                .map_err(|e| e.to_string())?;
+            ship_all(&mut warm, tail, ShipFrom::ReplicaStatus, &mut seen)?;
             p.pre.saturating_record(ns(t.elapsed()));
             drop(warm);
 
             let t = Instant::now();
             let mut cold = Standby::prepare(&opts, wait).map_err(|e| e.to_string())?;
-            cold.ship(tail, ShipFrom::At(before), &mut seen)
-                .map_err(|e| e.to_string())?;
+            ship_all(&mut cold, tail, ShipFrom::At(before), &mut seen)?;
             p.cold.saturating_record(ns(t.elapsed()));
             drop(cold);
             rl.commit(last).map_err(|e| format!("commit: {e}"))?;
@@ -147,6 +145,24 @@ pub(crate) fn json(points: &[Point]) -> Value {
             })
             .collect(),
     )
+}
+
+/// Ships the tail to every replica; a benchmark round with one missed is
+/// not a measurement, so any replica missed is the round's error.
+fn ship_all(
+    standby: &mut Standby,
+    to: u64,
+    from: ShipFrom,
+    seen: &mut Vec<(String, u64)>,
+) -> Result<(), String> {
+    let mut missed = Vec::new();
+    standby
+        .ship(to, from, seen, &mut missed)
+        .map_err(|e| e.to_string())?;
+    match missed.first() {
+        None => Ok(()),
+        Some((replica, why)) => Err(format!("shipping the tail to replica {replica}: {why}")),
+    }
 }
 
 #[cfg(test)]

@@ -5,11 +5,9 @@ use std::fmt;
 use std::path::PathBuf;
 
 use fabric::config::ConfigError;
-use fabric::mirror::MirrorError;
 use fabric::replicated::ReplicaError;
 use fabric::settings::SettingsError;
 use fabric::verbs::VerbsError;
-use fabric::wire::SessionError;
 
 /// Why the closure could not arm or could not complete a takeover.
 #[derive(Debug)]
@@ -69,8 +67,6 @@ pub enum ClosureError {
     },
     /// The seal record could not be written locally.
     Seal(logcore::SealError),
-    /// Shipping to a replica failed.
-    Ship(MirrorError),
     /// A replica holds more of the log than the local log: shipping would
     /// not make them equal.
     Diverged {
@@ -82,16 +78,18 @@ pub enum ClosureError {
         local_tail: u64,
     },
     /// A replica did not confirm the seal.
-    SealReplica {
-        /// Replica.
-        replica: String,
-        /// Why.
-        source: SessionError,
-    },
-    /// A replica was not connected when the takeover needed it.
-    NotConnected {
-        /// Replica.
-        replica: String,
+    /// Fewer replicas than the host's commit policy needs took a step of
+    /// the takeover (the others are named with why).
+    TooFewReplicas {
+        /// The step: `ship the tail`, `ship the seal record` or `seal`.
+        step: &'static str,
+        /// How many it needs (`commit.acks` under `sync`, all under
+        /// `async`).
+        needed: usize,
+        /// How many took it.
+        reached: usize,
+        /// Each replica that did not, and why.
+        missed: Vec<(String, String)>,
     },
     /// The restart command could not be started.
     Restart {
@@ -138,20 +136,29 @@ impl fmt::Display for ClosureError {
                 write!(f, "taking over the log {}: {source}", path.display())
             }
             Self::Seal(e) => write!(f, "{e}"),
-            Self::Ship(e) => write!(f, "shipping the tail: {e}"),
             Self::Diverged { replica, replica_durable, local_tail } => write!(
                 f,
                 "replica {replica} holds the log up to {replica_durable} but the local log ends at \
                  {local_tail}: the histories diverged; promote the replica instead of restarting the host"
             ),
-            Self::SealReplica { replica, source } => {
-                write!(f, "replica {replica} did not confirm the seal: {source}")
+            Self::TooFewReplicas {
+                step,
+                needed,
+                reached,
+                missed,
+            } => {
+                write!(
+                    f,
+                    "takeover could not {step} on enough replicas: {reached} of the {needed} the \
+                     commit policy needs"
+                )?;
+                for (replica, why) in missed {
+                    write!(f, "; replica {replica}: {why}")?;
+                }
+                f.write_str(
+                    " (the stream is not sealed: check each replica's copy before promoting one)",
+                )
             }
-            Self::NotConnected { replica } => write!(
-                f,
-                "replica {replica} was not connected at takeover (its keep-alive failed); its copy \
-                 may lack the tail: check it before promoting"
-            ),
             Self::Restart { program, source } => write!(
                 f,
                 "running the restart command {program:?}: {source}; check closure.restart"
@@ -174,8 +181,6 @@ impl std::error::Error for ClosureError {
             Self::Connect(e) => Some(e),
             Self::TakeOver { source, .. } => Some(source),
             Self::Seal(e) => Some(e),
-            Self::Ship(e) => Some(e),
-            Self::SealReplica { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use fabric::config::CommitPolicy;
 use fabric::replicated::{ConnectOptions, ReplicaSpec};
 use fabric::settings::{self, SettingsError};
 
@@ -23,6 +24,10 @@ pub struct ClosureOptions {
     pub connect: ConnectOptions,
     /// Every replica, with the closure's key.
     pub replicas: Vec<ReplicaSpec>,
+    /// How many replicas a takeover must seal: the host's `commit.acks`
+    /// under `sync` (every acknowledged record is on that many), every
+    /// replica under `async` (the host waits for the slowest).
+    pub quorum: usize,
     /// Cores to pin to.
     pub cores: Vec<u32>,
     /// Heartbeat staleness bound.
@@ -66,7 +71,7 @@ impl ClosureOptions {
                 source,
             })
         })?;
-        let replicas = cfg
+        let replicas: Vec<ReplicaSpec> = cfg
             .replicas
             .iter()
             .map(|r| ReplicaSpec {
@@ -85,6 +90,10 @@ impl ClosureOptions {
                 persistence: cfg.persistence,
                 op_timeout: settings::defaults::OP_TIMEOUT,
                 connect_timeout: cfg.control_timeout(),
+            },
+            quorum: match cfg.commit {
+                CommitPolicy::Sync { acks } => acks.map_or(replicas.len(), |k| k as usize),
+                CommitPolicy::Async { .. } => replicas.len(),
             },
             replicas,
             cores: c.cores.clone(),

@@ -197,25 +197,31 @@ impl Standby {
 impl<T: Transport> Standby<T> {
     /// Ships `[from, to)` to every replica with the pre-established
     /// mirrors and makes it durable there; returns the bytes shipped
-    /// (summed over replicas). With [`ShipFrom::ReplicaStatus`] each
-    /// replica's durable tail is asked first and pushed to `durable_seen`.
+    /// (summed over replicas) and how many replicas now hold `to`. With
+    /// [`ShipFrom::ReplicaStatus`] each replica's durable tail is asked
+    /// first and pushed to `durable_seen`. A replica that is not connected
+    /// is pushed to `missed` with why; so is one whose ship fails, and its
+    /// link is dropped (its queue pair is in error).
     ///
     /// # Errors
-    /// [`ClosureError::NotConnected`], [`ClosureError::Diverged`] (a replica
-    /// ahead of `to`), [`ClosureError::Ship`].
+    /// [`ClosureError::Diverged`]: a replica ahead of `to` (shipping would
+    /// not make the copies equal; nothing is sealed).
     pub fn ship(
         &mut self,
         to: u64,
         from: ShipFrom,
         durable_seen: &mut Vec<(String, u64)>,
-    ) -> Result<u64, ClosureError> {
-        let mut shipped = 0;
+        missed: &mut Vec<(String, String)>,
+    ) -> Result<(u64, usize), ClosureError> {
+        let (mut shipped, mut reached) = (0, 0);
         for link in &mut self.links {
             let name = &link.spec.name;
             let Some(c) = &mut link.conn else {
-                return Err(ClosureError::NotConnected {
-                    replica: name.clone(),
-                });
+                missed.push((
+                    name.clone(),
+                    "not connected at takeover (its keep-alive failed)".into(),
+                ));
+                continue;
             };
             let start = match from {
                 ShipFrom::Mirror => None,
@@ -250,10 +256,19 @@ impl<T: Transport> Standby<T> {
                 c.mirror.rebase(durable);
             }
             let first = c.mirror.durable();
-            c.mirror.ship(to).map_err(ClosureError::Ship)?;
-            shipped += to - first;
+            match c.mirror.ship(to) {
+                Ok(_) => {
+                    shipped += to - first;
+                    reached += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(replica = %name, error = %e, "takeover: shipping failed; going on with the other replicas");
+                    missed.push((name.clone(), format!("shipping failed: {e}")));
+                    link.conn = None;
+                }
+            }
         }
-        Ok(shipped)
+        Ok((shipped, reached))
     }
 
     /// Exercises every control channel with a status request; a failed one

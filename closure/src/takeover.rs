@@ -1,6 +1,13 @@
 //! The takeover: after the host died or hung, make every record it
-//! persisted locally durable on every replica, end its epoch with a seal
+//! persisted locally durable on the replicas, end its epoch with a seal
 //! record (locally and on the replicas), then run the restart command.
+//!
+//! Every step goes to every replica it can reach and needs the host's
+//! quorum of them ([`ClosureOptions::quorum`]: `commit.acks` under `sync`,
+//! all under `async`): a replica that is down or fails a step is skipped,
+//! named in the report and the log, and left unsealed (so it is not
+//! promoted without `--force`). Fewer than the quorum fails the takeover
+//! with [`ClosureError::TooFewReplicas`] naming each replica it missed.
 //!
 //! Steps, each timed from detection:
 //!
@@ -12,7 +19,7 @@
 //!    keep-alive when the gap is short, else asked by status on the
 //!    pre-established channel), then the pre-established [`Mirror`] ships
 //!    `[durable, tail)` with WRITEs and a flush. At the end of this step the
-//!    tail is durable on every replica.
+//!    tail is durable on every replica reached.
 //! 3. `seal`: a seal record for the epoch is appended and persisted locally
 //!    (the log is now `sealed`), then shipped the same way.
 //! 4. `seal-replicas`: `Seal { epoch, tail }` on each control channel; each
@@ -63,6 +70,9 @@ pub struct TakeoverReport {
     pub seal_lsn: u64,
     /// Position after the seal record.
     pub sealed_at: u64,
+    /// Replicas skipped (down, or a step failed there), with why: they
+    /// were not sealed.
+    pub missed: Vec<(String, String)>,
     /// Step durations from detection, microseconds.
     pub recover_us: u64,
     /// Detection to the tail durable on every replica.
@@ -99,6 +109,7 @@ impl TakeoverReport {
             "shipped_bytes": self.shipped_bytes,
             "seal_lsn": self.seal_lsn,
             "sealed_at": self.sealed_at,
+            "replicas_missed": self.missed.iter().map(|(n, why)| json!({"replica": n, "why": why})).collect::<Vec<_>>(),
             "recover_us": self.recover_us,
             "tail_durable_us": self.tail_durable_us,
             "seal_durable_us": self.seal_durable_us,
@@ -183,6 +194,34 @@ impl Drop for Unsealed {
     }
 }
 
+/// `Ok` if `reached` replicas are enough for the quorum `needed`.
+fn quorum(
+    step: &'static str,
+    reached: usize,
+    needed: usize,
+    missed: &[(String, String)],
+) -> Result<(), ClosureError> {
+    if reached >= needed {
+        return Ok(());
+    }
+    Err(ClosureError::TooFewReplicas {
+        step,
+        needed,
+        reached,
+        missed: missed.to_vec(),
+    })
+}
+
+/// Adds to `missed` the replicas of `more` it does not name yet (the first
+/// reason a replica was missed is the one reported).
+fn merge(missed: &mut Vec<(String, String)>, more: Vec<(String, String)>) {
+    for (name, why) in more {
+        if !missed.iter().any(|(n, _)| *n == name) {
+            missed.push((name, why));
+        }
+    }
+}
+
 /// Runs the takeover on an armed standby. `detected` is when the verdict
 /// was reached (every duration is measured from it).
 ///
@@ -223,39 +262,65 @@ pub fn take_over<T: Transport>(
     );
 
     let mut replica_durable = Vec::with_capacity(standby.links.len());
-    let mut shipped = standby.ship(tail.pos, ShipFrom::ReplicaStatus, &mut replica_durable)?;
+    let mut missed = Vec::new();
+    let (mut shipped, reached) = standby.ship(
+        tail.pos,
+        ShipFrom::ReplicaStatus,
+        &mut replica_durable,
+        &mut missed,
+    )?;
+    quorum("ship the tail", reached, opts.quorum, &missed)?;
     let tail_durable_us = us(detected);
-    tracing::info!(tail = tail.pos, elapsed_us = tail_durable_us, replicas = ?replica_durable, "takeover: tail durable on every replica");
+    tracing::info!(tail = tail.pos, elapsed_us = tail_durable_us, replicas = ?replica_durable, reached, "takeover: tail durable on the replicas reached");
 
     let seal_lsn = log.seal().map_err(ClosureError::Seal)?;
     let sealed_at = log.persisted().pos;
-    shipped += standby.ship(sealed_at, ShipFrom::Mirror, &mut replica_durable)?;
+    // Replicas missed above are not connected now: ship() skips them
+    // again, and they are named once.
+    let mut again = Vec::new();
+    let (more, reached) = standby.ship(
+        sealed_at,
+        ShipFrom::Mirror,
+        &mut replica_durable,
+        &mut again,
+    )?;
+    shipped += more;
+    merge(&mut missed, again);
+    quorum("ship the seal record", reached, opts.quorum, &missed)?;
     let seal_durable_us = us(detected);
     tracing::info!(
         seal_lsn = seal_lsn.0,
         sealed_at,
         elapsed_us = seal_durable_us,
-        "takeover: seal record durable on every replica"
+        reached,
+        "takeover: seal record durable on the replicas reached"
     );
 
     let point = SealPoint {
         epoch: u64::from(epoch),
         tail: sealed_at,
     };
+    let mut sealed = 0;
     for link in &mut standby.links {
         let name = &link.spec.name;
-        let c = link
-            .conn
-            .as_mut()
-            .ok_or_else(|| ClosureError::NotConnected {
-                replica: name.clone(),
-            })?;
-        c.control
-            .seal(point)
-            .map_err(|source| ClosureError::SealReplica {
-                replica: name.clone(),
-                source,
-            })?;
+        // A link is connected here only if both ships reached it.
+        let Some(c) = link.conn.as_mut() else {
+            continue;
+        };
+        match c.control.seal(point) {
+            Ok(_) => sealed += 1,
+            Err(e) => {
+                tracing::warn!(replica = %name, error = %e, "takeover: the replica did not confirm the seal; going on with the others");
+                merge(
+                    &mut missed,
+                    vec![(name.clone(), format!("did not confirm the seal: {e}"))],
+                );
+            }
+        }
+    }
+    quorum("seal", sealed, opts.quorum, &missed)?;
+    for (replica, why) in &missed {
+        tracing::warn!(%replica, %why, "takeover: replica skipped; it is not sealed and may lack the tail: check it before promoting it");
     }
     if let Err(e) = log.control().set_remote_durable_tail(log.persisted()) {
         tracing::warn!(error = %e, "could not record the remote durable tail in the control block");
@@ -264,7 +329,8 @@ pub fn take_over<T: Transport>(
     tracing::info!(
         epoch,
         elapsed_us = sealed_us,
-        "takeover: every replica reports the stream sealed"
+        sealed,
+        "takeover: the replicas reached report the stream sealed"
     );
     // The log stays sealed on disk; closing it here keeps it sealed (and
     // unmaps the takeover mapping) before the host restarts.
@@ -289,6 +355,7 @@ pub fn take_over<T: Transport>(
         shipped_bytes: shipped,
         seal_lsn: seal_lsn.0,
         sealed_at,
+        missed,
         recover_us,
         tail_durable_us,
         seal_durable_us,

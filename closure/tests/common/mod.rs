@@ -16,6 +16,34 @@ pub struct Node {
     pub cfg_path: PathBuf,
     pub port: u16,
     pub replica: Option<Child>,
+    /// More replicas (`r1`, ...): each its own `tg-replica` with its own
+    /// config file, region and epoch file.
+    pub spares: Vec<Spare>,
+}
+
+/// A replica beyond `r0`.
+pub struct Spare {
+    pub name: String,
+    pub cfg_path: PathBuf,
+    pub port: u16,
+    pub process: Option<Child>,
+}
+
+/// How the host commits and how many replicas it has.
+pub struct Topology {
+    /// The `commit:` section's lines (indented by two).
+    pub commit: &'static str,
+    /// Replicas, `r0` first.
+    pub replicas: usize,
+}
+
+impl Default for Topology {
+    fn default() -> Self {
+        Topology {
+            commit: "  policy: async\n  max-lag-bytes: 262144\n",
+            replicas: 1,
+        }
+    }
 }
 
 impl Node {
@@ -25,36 +53,100 @@ impl Node {
     /// `host-a` (commit async), closure `host-a-closure` with the given
     /// extra `closure:` lines, replica `r0`.
     pub fn new(name: &str, closure_extra: &str) -> Node {
+        Node::with(name, closure_extra, &Topology::default())
+    }
+
+    /// [`Node::new`] with another commit policy and more replicas: `r1`...
+    /// listen on ports of their own, with `replica-rN.region`,
+    /// `epoch-rN` and `tailguard-rN.yaml` (the same file but for its
+    /// `replica:` section).
+    pub fn with(name: &str, closure_extra: &str, t: &Topology) -> Node {
         let dir = std::env::temp_dir().join(format!("tg-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         write_key(&dir.join("host-a.key"), 7);
         write_key(&dir.join("closure.key"), 9);
-        let port = free_port();
         let size = 4u64 << 20;
-        std::fs::File::create(dir.join("replica.region"))
-            .unwrap()
-            .set_len(size)
-            .unwrap();
-        let yaml = format!(
+        let ports: Vec<u16> = (0..t.replicas.max(1)).map(|_| free_port()).collect();
+        let port = ports[0];
+        let file = |i: usize, stem: &str, ext: &str| {
+            if i == 0 {
+                format!("{stem}{ext}")
+            } else {
+                format!("{stem}-r{i}{ext}")
+            }
+        };
+        let replicas: String = ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                format!("  - name: r{i}\n    control: 127.0.0.1:{p}\n    key-file: host-a.key\n")
+            })
+            .collect();
+        let mut cfgs = Vec::new();
+        for (i, p) in ports.iter().enumerate() {
+            let region = dir.join(file(i, "replica", ".region"));
+            std::fs::File::create(&region)
+                .unwrap()
+                .set_len(size)
+                .unwrap();
+            let yaml = format!(
             "name: host-a\nlog:\n  path: {dir}/host.log\n  size-bytes: {size}\ndevice:\n  name: {dev}\n\
-             qp:\n  path-mtu: 1024\npersistence: apm\ncommit:\n  policy: async\n  max-lag-bytes: 262144\n\
+             qp:\n  path-mtu: 1024\npersistence: apm\ncommit:\n{commit}\
              control-timeout-ms: 15000\n\
-             replicas:\n  - name: r0\n    control: 127.0.0.1:{port}\n    key-file: host-a.key\n\
+             replicas:\n{replicas}\
              closure:\n  name: host-a-closure\n  key-file: closure.key\n  cores: [1]\n{closure_extra}\
-             replica:\n  listen: 127.0.0.1:{port}\n  region: {dir}/replica.region\n  epoch-file: epoch\n\
+             replica:\n  listen: 127.0.0.1:{p}\n  region: {region}\n  epoch-file: {epoch}\n\
              \x20 allow:\n    - name: host-a\n      key-file: host-a.key\n\
              \x20   - name: host-a-closure\n      key-file: closure.key\n",
-            dir = dir.display(),
-            dev = rdma_device(),
-        );
-        let cfg_path = dir.join("tailguard.yaml");
-        std::fs::write(&cfg_path, yaml).unwrap();
+                dir = dir.display(),
+                dev = rdma_device(),
+                commit = t.commit,
+                region = region.display(),
+                epoch = file(i, "epoch", ""),
+            );
+            let cfg_path = dir.join(file(i, "tailguard", ".yaml"));
+            std::fs::write(&cfg_path, yaml).unwrap();
+            cfgs.push(cfg_path);
+        }
+        let spares = ports
+            .iter()
+            .zip(&cfgs)
+            .enumerate()
+            .skip(1)
+            .map(|(i, (p, c))| Spare {
+                name: format!("r{i}"),
+                cfg_path: c.clone(),
+                port: *p,
+                process: None,
+            })
+            .collect();
         Node {
             dir,
-            cfg_path,
+            cfg_path: cfgs[0].clone(),
             port,
             replica: None,
+            spares,
+        }
+    }
+
+    /// Starts every spare replica's `tg-replica serve` (log
+    /// `replica-rN.log`).
+    pub fn start_spares(&mut self) {
+        for s in &mut self.spares {
+            s.process = Some(testkit::start_replica(
+                &s.cfg_path,
+                s.port,
+                &self.dir.join(format!("replica-{}.log", s.name)),
+            ));
+        }
+    }
+
+    /// SIGKILLs spare `i` (0: `r1`).
+    pub fn kill_spare(&mut self, i: usize) {
+        if let Some(mut c) = self.spares[i].process.take() {
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
 
@@ -172,7 +264,8 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        if let Some(mut c) = self.replica.take() {
+        let spares = self.spares.iter_mut().filter_map(|s| s.process.take());
+        for mut c in self.replica.take().into_iter().chain(spares) {
             let _ = c.kill();
             let _ = c.wait();
         }
