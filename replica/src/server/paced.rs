@@ -43,15 +43,31 @@ impl Read for Paced {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let within = self.within;
         let until = *self.until.get_or_insert_with(|| Instant::now() + within);
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::new(
+        let late = || {
+            io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!("the peer did not send a whole message within {within:?}"),
-            ));
+            )
+        };
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(late());
         }
         self.stream.set_read_timeout(Some(left))?;
-        self.stream.read(buf)
+        match self.stream.read(buf) {
+            // The socket's timeout was what was left of the deadline: it
+            // passed. (Linux reports an expired read timeout as WouldBlock,
+            // other systems as TimedOut; callers see one kind and a reason.)
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Err(late())
+            }
+            r => r,
+        }
     }
 }
 
