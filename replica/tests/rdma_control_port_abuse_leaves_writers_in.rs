@@ -150,10 +150,14 @@ fn slow_drips_and_garbage_do_not_keep_a_writer_out() {
         longest = longest.max(l);
     }
     let log = node.replica_log();
+    // The lines are counted from the burst's start to here: the garbage
+    // and the drippers' cuts go on being logged (throttled) all along.
+    let window_s = burst.elapsed().as_secs() + 1;
     let burst_lines = log.lines().count().saturating_sub(lines_before);
     println!(
         "drippers closed {cuts} times, longest connection {longest:?}; \
-         {burst_lines} log lines during and after a {burst_s} s burst of 300 garbage connections"
+         {burst_lines} log lines in the {window_s} s from a {burst_s} s burst of 300 garbage \
+         connections to the end"
     );
     // Each message must arrive within the control timeout, not each byte:
     // a connection that never completes one is closed by then (plus the
@@ -163,7 +167,10 @@ fn slow_drips_and_garbage_do_not_keep_a_writer_out() {
         "a slow-drip connection lived {longest:?}: {log}"
     );
     assert!(cuts >= 40, "every dripper was closed at least once: {cuts}");
-    let bound = 2 * burst_s as usize + 8;
+    // One throttled line a second per kind (refused, failed handshake),
+    // and a few unthrottled ones (the writer's sessions): unthrottled,
+    // 300 garbage connections and ~400 cuts would write hundreds.
+    let bound = 2 * window_s as usize + 8;
     assert!(
         burst_lines <= bound,
         "{burst_lines} log lines for 300 refused connections (at most {bound}): a peer \
