@@ -2,11 +2,16 @@
 //! every valid record to the state copy, and record the progress in the
 //! replica's own control block.
 //!
-//! The replica applies records as it validates them, so its durable tail
-//! (what it reports to writers and what promotion keeps) is its applied
-//! tail: the end of the last record that scanned valid. A writer may have
-//! placed more bytes than that; it re-ships them after a reconnect, which is
-//! harmless (the bytes are the same).
+//! The replica applies records as it validates them, and flushes what a
+//! round applied before it takes that round as its progress ([`round`]), so
+//! its durable tail (what it reports to writers in Accept and Status, what
+//! it records in its control block and what promotion keeps) is its applied
+//! tail made persistent: the end of the last record that scanned valid and
+//! was flushed. Scanning alone proves only that the bytes are visible: under
+//! `gpspm` nothing else flushes a record whose writer died between its
+//! WRITEs and its persist request, or whose request timed out. A writer may
+//! have placed more bytes than that; it re-ships them after a reconnect,
+//! which is harmless (the bytes are the same).
 //!
 //! The bytes are read through a mapping of the replica's own, while the
 //! device writes through the registered one. Records behind the applied
@@ -340,6 +345,59 @@ pub fn scan_round<S: ?Sized + Source>(
     n
 }
 
+/// One replay step: a [`scan_round`] on a copy of `p`, then `flush(offset,
+/// len)` over every region byte of the ring the round applied; only when
+/// that succeeds does the copy become `p`. Returns how many records were
+/// applied (and are now persistent).
+///
+/// On a flush error `p` is left as it was (cursor, state copy, continuity),
+/// and the marks past its cursor are dropped, so the next round scans and
+/// applies the same records again, once.
+///
+/// # Errors
+/// The flush's.
+pub fn round<S: ?Sized + Source>(
+    src: &S,
+    p: &mut Progress,
+    marks: &mut std::collections::VecDeque<Cursor>,
+    mut flush: impl FnMut(usize, usize) -> std::io::Result<()>,
+) -> std::io::Result<usize> {
+    let mut next = *p;
+    let applied = scan_round(src, &mut next, marks);
+    if let (Some(g), true) = (next.geometry, applied > 0) {
+        if let Err(e) = flush_ring(g, p.cursor.pos, next.cursor.pos, &mut flush) {
+            marks.retain(|m| m.pos <= p.cursor.pos);
+            return Err(e);
+        }
+    }
+    *p = next;
+    Ok(applied)
+}
+
+/// Calls `flush(offset, len)` over the region bytes of the ring range
+/// `[from, to)` (two pieces when it wraps).
+///
+/// # Errors
+/// The first failing flush's.
+pub fn flush_ring(
+    g: Geometry,
+    from: u64,
+    to: u64,
+    mut flush: impl FnMut(usize, usize) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    // A scan covers at most one ring past its start (the scanner's bound);
+    // were a range ever longer, every ring byte was written anew.
+    let from = from.max(to.saturating_sub(g.capacity));
+    g.pieces(from, to)
+        .try_for_each(|piece| flush(to_usize(piece.region_offset), to_usize(piece.len)))
+}
+
+/// A ring offset or length as a mapping offset (the region is mapped, so
+/// it fits).
+fn to_usize(v: u64) -> usize {
+    usize::try_from(v).expect("a mapped region's offsets fit usize")
+}
+
 /// The replay thread: scans every `idle` while nothing arrives, records
 /// progress in the region's control block, and wakes waiters. Returns when
 /// `stop` is set.
@@ -373,7 +431,20 @@ pub fn run(
         }
         let r = region.as_ref().expect("mapped above");
         let before = p.cursor;
-        let applied = scan_round(r, &mut p, &mut marks);
+        let applied = match round(r, &mut p, &mut marks, |off, len| r.persist(off, len)) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(
+                    error = %e,
+                    region = %path.display(),
+                    pos = before.pos,
+                    "cannot flush replayed records: not reporting them as durable (writers wait \
+                     or re-ship them); retrying in 1 s; check the region's device or file"
+                );
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
         if applied == 0 {
             std::thread::sleep(idle);
             continue;

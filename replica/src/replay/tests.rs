@@ -341,3 +341,88 @@ fn a_restarted_replica_keeps_what_its_records_require() {
     assert_eq!((damage, p.cursor.pos), (None, at));
     assert_eq!((p.after.epoch, p.after.sealed), (1, Some(1)));
 }
+
+/// A fresh progress over the fixture's log, at its head: the next round
+/// applies every record up to its tail (the history crosses the ring's
+/// end, so the round's bytes come in two pieces).
+fn at_head(f: &crate::fixture::Fixture) -> Progress {
+    let mut p = Progress::fresh(1);
+    p.uuid = Some(f.uuid);
+    p.geometry = Some(f.geometry);
+    p.cursor = f.head;
+    p.head = f.head;
+    p
+}
+
+/// Hole (issue 13 d): the replica took a scanned record as durable, and
+/// reported it in Accept, Status and its control block, without flushing
+/// it; under gpspm nothing else flushes a record whose writer died between
+/// its WRITEs and its persist request. Every region byte of the records a
+/// round applies is flushed before the round counts.
+#[test]
+fn a_round_flushes_every_byte_it_applied_before_it_counts_them() {
+    let f = image("replay-round-flushes");
+    let bytes = f.bytes();
+    let mut p = at_head(&f);
+    let mut flushed: Vec<(usize, usize)> = Vec::new();
+    let n = round(&bytes[..], &mut p, &mut VecDeque::new(), |off, len| {
+        flushed.push((off, len));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(n, f.records.len(), "the round applies head..tail");
+    assert_eq!(p.cursor, f.tail);
+    // Exactly the ring bytes of [head, tail), which wrap: two pieces.
+    let want: Vec<(usize, usize)> = f
+        .geometry
+        .pieces(f.head.pos, f.tail.pos)
+        .map(|piece| (piece.region_offset as usize, piece.len as usize))
+        .collect();
+    assert_eq!(
+        want.len(),
+        2,
+        "the fixture's history crosses the ring's end"
+    );
+    assert_eq!(flushed, want, "what the round applied was not flushed");
+    // A round with nothing new flushes nothing.
+    let mut again = Vec::new();
+    let n = round(&bytes[..], &mut p, &mut VecDeque::new(), |off, len| {
+        again.push((off, len));
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!((n, again.len()), (0, 0));
+}
+
+/// A flush that fails takes nothing: cursor, state copy and continuity are
+/// as before, and the next round applies the same records once.
+#[test]
+fn a_round_whose_flush_fails_counts_nothing_and_the_next_applies_once() {
+    let f = image("replay-round-flush-fails");
+    let bytes = f.bytes();
+    let start = at_head(&f);
+    let mut p = start;
+    let mut marks = VecDeque::new();
+    let err = round(&bytes[..], &mut p, &mut marks, |_, _| {
+        Err(std::io::Error::from_raw_os_error(libc::EIO))
+    })
+    .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::EIO));
+    assert_eq!(
+        p, start,
+        "a round whose bytes were not flushed moved the progress"
+    );
+    assert!(
+        marks.iter().all(|m: &Cursor| m.pos <= p.cursor.pos),
+        "marks past the cursor were kept: {marks:?}"
+    );
+    let n = round(&bytes[..], &mut p, &mut marks, |_, _| Ok(())).unwrap();
+    let mut once = at_head(&f);
+    scan_round(&bytes[..], &mut once, &mut VecDeque::new());
+    assert_eq!(n, f.records.len());
+    assert_eq!(
+        (p.cursor, p.digest),
+        (once.cursor, once.digest),
+        "applied twice or not at all"
+    );
+}

@@ -70,6 +70,21 @@ pub(super) fn inspect_region(
     if let Some(d) = damage {
         rewind(&region, &s.region, &d).map_err(bad)?;
     }
+    // What it holds is reported as durable from the first handshake on: a
+    // build before replay flushed what it applied may have recorded it
+    // unflushed, and the bytes may still sit in the CPU caches after a
+    // process crash. One ring at most, once per start.
+    if let Some(g) = progress.geometry {
+        crate::replay::flush_ring(g, progress.head.pos, progress.cursor.pos, |off, len| {
+            region.persist(off, len)
+        })
+        .map_err(|e| {
+            bad(format!(
+                "cannot flush the records it holds ({}..{}): {e}; check the region's device or file",
+                progress.head.pos, progress.cursor.pos
+            ))
+        })?;
+    }
     Ok(Some(progress))
 }
 
