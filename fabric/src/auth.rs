@@ -85,7 +85,7 @@ impl fmt::Display for KeyError {
                 write!(
                     f,
                     "at least {min} are needed: generate one with \
-                     `head -c 32 /dev/urandom | xxd -p -c 64 > FILE`"
+                     `tg-replica keygen FILE`"
                 )
             }
             KeyError::TooLong { path, len } => write!(
@@ -180,6 +180,50 @@ impl PreSharedKey {
             });
         }
         Ok(PreSharedKey(key.into_boxed_slice()))
+    }
+
+    /// A new random key of [`MIN_KEY_LEN`] bytes from the kernel's CSPRNG
+    /// (`/dev/urandom`, which never blocks once the system has booted).
+    ///
+    /// # Errors
+    /// Opening or reading `/dev/urandom`.
+    pub fn generate() -> io::Result<Self> {
+        let mut key = vec![0u8; MIN_KEY_LEN];
+        fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
+        Ok(PreSharedKey(key.into_boxed_slice()))
+    }
+
+    /// Writes the key to a new file at `path` as one line of hex (the form
+    /// [`PreSharedKey::load`] reads), mode 0600 from its creation, and
+    /// syncs it. Never replaces a file: a key in use would silently lock
+    /// out every peer holding it.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::AlreadyExists`] if `path` exists; the OS error
+    /// otherwise (a file created before a failed write is removed).
+    pub fn write_new(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        use std::fmt::Write as _;
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let path = path.as_ref();
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        let mut text = String::with_capacity(self.0.len() * 2 + 1);
+        for b in &self.0 {
+            // Writing into a String cannot fail.
+            let _ = write!(text, "{b:02x}");
+        }
+        text.push('\n');
+        let written = file
+            .write_all(text.as_bytes())
+            .and_then(|()| file.sync_all());
+        if written.is_err() {
+            let _ = fs::remove_file(path);
+        }
+        written
     }
 
     /// HMAC-SHA256 over the concatenation of `parts`.

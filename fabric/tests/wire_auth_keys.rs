@@ -64,6 +64,7 @@ fn short_keys_are_refused_with_a_hint() {
         "{e}"
     );
     assert!(e.to_string().contains("at least 32 are needed"), "{e}");
+    assert!(e.to_string().contains("tg-replica keygen"), "{e}");
     assert!(matches!(
         PreSharedKey::from_bytes(vec![1; 31]),
         Err(KeyError::TooShort { len: 31, .. })
@@ -153,4 +154,32 @@ fn allow_list_loads_from_config_entries_and_names_the_writer_on_error() {
             .starts_with("allow-list key of writer \"host-b\": key file"),
         "{e}"
     );
+}
+
+#[test]
+fn a_generated_key_is_written_private_and_loads_as_itself() {
+    let d = TempDir::new("keygen");
+    let p = d.0.join("new.key");
+    let k = PreSharedKey::generate().unwrap();
+    k.write_new(&p).unwrap();
+    let mode = fs::metadata(&p).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+    let text = fs::read_to_string(&p).unwrap();
+    assert_eq!(text.len(), MIN_KEY_LEN * 2 + 1, "one line of hex: {text:?}");
+    assert!(text.trim_end().bytes().all(|b| b.is_ascii_hexdigit()));
+    let loaded = PreSharedKey::load(&p).unwrap();
+    // Same key: the same MAC over the same bytes.
+    assert_eq!(loaded.mac(&[b"probe"]), k.mac(&[b"probe"]));
+    // Two keys differ (32 random bytes colliding is not a flake).
+    let other = PreSharedKey::generate().unwrap();
+    assert_ne!(other.mac(&[b"probe"]), k.mac(&[b"probe"]));
+}
+
+#[test]
+fn writing_a_key_never_replaces_a_file() {
+    let d = TempDir::new("keygen-exists");
+    let p = d.file("in-use.key", b"the key peers hold", 0o600);
+    let e = PreSharedKey::generate().unwrap().write_new(&p).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists, "{e}");
+    assert_eq!(fs::read(&p).unwrap(), b"the key peers hold");
 }

@@ -50,6 +50,31 @@ enum Cmd {
         #[arg(long)]
         force: bool,
     },
+    /// Write a new random pre-shared key (32 bytes, hex) to FILE, mode 0600.
+    /// Give the same file to both ends of a link: the writer's
+    /// `replicas[i].key-file` and the replica's `replica.allow[j].key-file`
+    /// (and `closure.key-file` for the closure's own entry). Never replaces
+    /// an existing file.
+    Keygen {
+        /// Where to write the key (must not exist).
+        file: PathBuf,
+    },
+}
+
+/// `tg-replica keygen FILE`.
+fn keygen(file: &std::path::Path) -> Result<(), String> {
+    let key = fabric::auth::PreSharedKey::generate()
+        .map_err(|e| format!("cannot read random bytes from /dev/urandom: {e}"))?;
+    key.write_new(file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => format!(
+            "{} exists: not replacing it (peers holding that key would be locked out); \
+             remove it first to rotate the key, or choose another path",
+            file.display()
+        ),
+        _ => format!("cannot write key file {}: {e}", file.display()),
+    })?;
+    println!("wrote a new key to {} (mode 0600)", file.display());
+    Ok(())
 }
 
 /// Reads and validates the config (the writer's part and the `replica`
@@ -214,6 +239,7 @@ fn main() -> ExitCode {
         }),
         Cmd::Status { config, json } => load(config).and_then(|s| status(&s, *json)),
         Cmd::Promote { config, force } => load(config).and_then(|s| promote(&s, *force)),
+        Cmd::Keygen { file } => keygen(file),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
