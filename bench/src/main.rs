@@ -49,9 +49,12 @@ const MAX_RECORDS: u64 = 1_000_000_000;
 struct Cli {
     /// Log the fabric's own events on stderr: -v warnings (e.g. a replica
     /// link going down and retrying), -vv info, -vvv debug. Default: errors
-    /// only, so a failure is the one `tg-bench: ...` line.
+    /// only, so a failure is the one `tg-bench: ...` line. A filter from
+    /// --log, TG_LOG or RUST_LOG wins over it.
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    #[command(flatten)]
+    logging: tg_ops::logging::LogArgs,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -443,17 +446,16 @@ fn run(cli: Cli) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let level = match cli.verbose {
-        0 => tracing::Level::ERROR,
-        1 => tracing::Level::WARN,
-        2 => tracing::Level::INFO,
-        _ => tracing::Level::DEBUG,
+    let default = match cli.verbose {
+        0 => "error",
+        1 => "warn",
+        2 => "info",
+        _ => "debug",
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_max_level(level)
-        .init();
+    if let Err(e) = tg_ops::logging::init(&cli.logging, default) {
+        eprintln!("tg-bench: {e}");
+        return ExitCode::from(2);
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -16,6 +16,8 @@ use closure::options::ClosureOptions;
 #[derive(Debug, Parser)]
 #[command(name = "tg-closure", version, about)]
 struct Cli {
+    #[command(flatten)]
+    logging: tg_ops::logging::LogArgs,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -43,15 +45,16 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+    let cli = Cli::parse();
+    if let Err(e) = tg_ops::logging::init(&cli.logging, "info") {
+        eprintln!("tg-closure: {e}");
+        return ExitCode::from(2);
+    }
     let Cmd::Run {
         config,
         wait_host_ms,
         once,
-    } = Cli::parse().cmd;
+    } = cli.cmd;
     let opts = match ClosureOptions::from_file(&config) {
         Ok(o) => o,
         Err(e) => {

@@ -15,6 +15,8 @@ use replica::server::{Replica, Settings};
 #[derive(Debug, Parser)]
 #[command(name = "tg-replica", version, about)]
 struct Cli {
+    #[command(flatten)]
+    logging: tg_ops::logging::LogArgs,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -213,14 +215,10 @@ fn promote(s: &Settings, force: bool) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(match std::env::var("TG_LOG").as_deref() {
-            Ok("debug") => tracing::Level::DEBUG,
-            Ok("warn") => tracing::Level::WARN,
-            _ => tracing::Level::INFO,
-        })
-        .init();
+    if let Err(e) = tg_ops::logging::init(&cli.logging, "info") {
+        eprintln!("tg-replica: {e}");
+        return ExitCode::from(2);
+    }
     let result = match &cli.cmd {
         Cmd::Serve { config } => load(config).and_then(|s| {
             let apm = s.persistence == fabric::wire::PersistenceMode::Apm;
