@@ -22,13 +22,10 @@ fn persist(mr: &MemoryRegion<RegionMemory>, g: Geometry, from: u64, to: u64) -> 
         ring_offset: g.ring_offset_bytes,
         capacity: g.ring_capacity_bytes,
     };
-    for p in lg.pieces(from, to) {
-        mr.memory()
-            .region()
-            .persist(p.region_offset as usize, p.len as usize)
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(())
+    crate::replay::flush_ring(lg, from, to, |off, len| {
+        mr.memory().region().persist(off, len)
+    })
+    .map_err(|e| e.to_string())
 }
 
 /// Serves the persist requests on `wqp` until `stop` is set or its queue pair
