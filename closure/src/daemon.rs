@@ -12,6 +12,8 @@ use crate::liveness::{Verdict, Watch};
 use crate::options::ClosureOptions;
 use crate::standby::Standby;
 use crate::takeover::{take_over, TakeoverReport};
+use tg_ops::signals::Signals;
+use tg_ops::systemd::{Notifier, Watchdog};
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +23,62 @@ pub enum Outcome {
     /// The host shut down cleanly (or another party sealed the log, or a
     /// new writer replaced the host): nothing to take over.
     StoodDown(Verdict),
+    /// A stop (SIGTERM) was asked for while the host was alive: the
+    /// closure stood down without a takeover (the host runs on, unarmed).
+    Stopped,
+}
+
+/// What the daemon answers besides its host: its signals (SIGTERM stands
+/// it down) and systemd (`READY=1` at the first arm, `STATUS=` lines, the
+/// watchdog from the watch loop).
+#[derive(Debug)]
+pub struct Supervisor {
+    signals: Signals,
+    notifier: Notifier,
+    watchdog: Watchdog,
+    ready: bool,
+}
+
+impl Supervisor {
+    /// `signals`, and systemd as the environment names it.
+    #[must_use]
+    pub fn from_env(signals: Signals) -> Self {
+        let notifier = Notifier::from_env();
+        Supervisor {
+            signals,
+            watchdog: Watchdog::from_env(notifier.clone()),
+            notifier,
+            ready: false,
+        }
+    }
+
+    /// No signals, no service manager (a bench, an embedding).
+    #[must_use]
+    pub fn none() -> Self {
+        Supervisor {
+            signals: Signals::unhooked(),
+            notifier: Notifier::none(),
+            watchdog: Watchdog::every(Notifier::none(), None),
+            ready: false,
+        }
+    }
+
+    /// Pets the watchdog; whether to go on (no stop asked for).
+    fn go_on(&mut self) -> bool {
+        self.watchdog.tick();
+        !self.signals.stopping()
+    }
+
+    /// Tells systemd the daemon's state (and `READY=1` the first time it
+    /// is armed).
+    fn status(&mut self, armed: bool, status: &str) {
+        if armed && !self.ready {
+            self.ready = true;
+            self.notifier.tell(&format!("READY=1\nSTATUS={status}"));
+        } else {
+            self.notifier.tell(&format!("STATUS={status}"));
+        }
+    }
 }
 
 /// Prints one `EVENT {json}` line on stdout (the daemon's machine-readable
@@ -37,9 +95,13 @@ pub fn emit(event: &str, v: &Value) {
 ///
 /// # Errors
 /// [`ClosureError`] while arming, watching or taking over.
-pub fn run(opts: &ClosureOptions, wait_host: Duration) -> Result<Outcome, ClosureError> {
+pub fn run(
+    opts: &ClosureOptions,
+    wait_host: Duration,
+    sup: &mut Supervisor,
+) -> Result<Outcome, ClosureError> {
     let mut iso = isolate(opts);
-    cycle(opts, wait_host, &mut iso)
+    cycle(opts, wait_host, &mut iso, sup)
 }
 
 /// The daemon's normal life: isolates once, then runs [`cycle`] after
@@ -48,16 +110,22 @@ pub fn run(opts: &ClosureOptions, wait_host: Duration) -> Result<Outcome, Closur
 /// shutdown or a seal by someone else it waits for the next host; when a
 /// new host replaced the watched one it re-arms at once. Waits for a host
 /// are unbounded after the first arm (a warning every `wait_host` says
-/// what the log shows); only errors end it.
+/// what the log shows); errors end it, and a stop (SIGTERM), which
+/// returns `Ok`.
 ///
 /// # Errors
 /// The first [`ClosureError`] of any cycle (the first arm's
 /// [`ClosureError::NoHost`] included).
-pub fn serve(opts: &ClosureOptions, wait_host: Duration) -> Result<(), ClosureError> {
+pub fn serve(
+    opts: &ClosureOptions,
+    wait_host: Duration,
+    sup: &mut Supervisor,
+) -> Result<(), ClosureError> {
     let mut iso = isolate(opts);
     let mut first = true;
     loop {
-        let outcome = match cycle(opts, wait_host, &mut iso) {
+        let outcome = match cycle(opts, wait_host, &mut iso, sup) {
+            Ok(Outcome::Stopped) | Err(ClosureError::Stopped) => return Ok(()),
             Err(ClosureError::NoHost {
                 path,
                 waited_ms,
@@ -79,7 +147,9 @@ pub fn serve(opts: &ClosureOptions, wait_host: Duration) -> Result<(), ClosureEr
                 tracing::info!(epoch = r.epoch, "re-arming for the restarted host")
             }
             Outcome::StoodDown(v) => tracing::info!(verdict = ?v, "re-arming for the next host"),
+            Outcome::Stopped => return Ok(()),
         }
+        sup.status(false, "not armed: waiting for the next host");
     }
 }
 
@@ -104,8 +174,9 @@ pub fn cycle(
     opts: &ClosureOptions,
     wait_host: Duration,
     iso: &mut isolation::Isolation,
+    sup: &mut Supervisor,
 ) -> Result<Outcome, ClosureError> {
-    let mut standby = Standby::prepare(opts, wait_host)?;
+    let mut standby = Standby::prepare_until(opts, wait_host, &mut || sup.go_on())?;
     // Everything the takeover uses exists now: lock it in RAM.
     let before = iso.warnings.len();
     isolation::lock(iso);
@@ -147,11 +218,34 @@ pub fn cycle(
             "oom_protected": iso.oom_protected,
         }),
     );
+    sup.status(
+        true,
+        &format!(
+            "armed: host pid {}, epoch {}, {} replicas",
+            watch.pid(),
+            standby.identity.epoch,
+            standby.links.len()
+        ),
+    );
     let mut next_keepalive = Instant::now() + opts.keepalive;
     let verdict = loop {
         let v = watch.check(&control, opts.poll_interval)?;
         if v != Verdict::Alive {
             break v;
+        }
+        if !sup.go_on() {
+            // `_armed` clears the closure pid as this returns: the host
+            // sees takeover disarmed.
+            tracing::info!(
+                host_pid = watch.pid(),
+                "stopping (SIGTERM): standing down without a takeover; the host runs on unarmed"
+            );
+            sup.status(false, "stopping: stood down, host unarmed");
+            emit(
+                "stood-down",
+                &json!({ "verdict": "Stopped", "host_pid": watch.pid() }),
+            );
+            return Ok(Outcome::Stopped);
         }
         control.closure_tick();
         if Instant::now() >= next_keepalive {

@@ -45,6 +45,9 @@ pub enum ClosureError {
         /// The state the control block showed last.
         state: &'static str,
     },
+    /// A stop (SIGTERM) was asked for while waiting for a host to arm on:
+    /// not a failure.
+    Stopped,
     /// A pidfd for the host could not be opened.
     Pidfd {
         /// The host pid.
@@ -125,6 +128,7 @@ impl fmt::Display for ClosureError {
                  or raise --wait-host-ms",
                 path.display()
             ),
+            Self::Stopped => f.write_str("stopped (SIGTERM) while waiting for a host to arm on"),
             Self::Pidfd { pid, source } => write!(
                 f,
                 "pidfd_open({pid}): {source}; the closure needs Linux 5.3+ and the host in its pid namespace"

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use closure::daemon::{self, Outcome};
+use closure::daemon::{self, Outcome, Supervisor};
+use closure::error::ClosureError;
 use closure::options::ClosureOptions;
+use tg_ops::signals::Signals;
 
 /// Watches a tailguard host and, when it dies or hangs, ships its log tail
 /// to the replicas with pre-established queue pairs, seals the epoch, and
@@ -62,11 +64,22 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let signals = match Signals::install(false) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tg-closure: cannot install signal handlers: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let mut sup = Supervisor::from_env(signals);
     let wait = Duration::from_millis(wait_host_ms);
     let result = if once {
-        daemon::run(&opts, wait).map(|_: Outcome| ())
+        match daemon::run(&opts, wait, &mut sup) {
+            Err(ClosureError::Stopped) => Ok(()),
+            r => r.map(|_: Outcome| ()),
+        }
     } else {
-        daemon::serve(&opts, wait)
+        daemon::serve(&opts, wait, &mut sup)
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -88,6 +88,20 @@ pub struct Standby<T: Transport = Rdma<RegionMemory>> {
 /// # Errors
 /// [`ClosureError::NoHost`] after `wait`.
 pub fn wait_for_host(region: &Region, path: &Path, wait: Duration) -> Result<(), ClosureError> {
+    wait_for_host_until(region, path, wait, &mut || true)
+}
+
+/// [`wait_for_host`], asking `go_on` between looks (a few ms apart) and
+/// returning [`ClosureError::Stopped`] once it says no.
+///
+/// # Errors
+/// As [`wait_for_host`]; [`ClosureError::Stopped`].
+pub fn wait_for_host_until(
+    region: &Region,
+    path: &Path,
+    wait: Duration,
+    go_on: &mut dyn FnMut() -> bool,
+) -> Result<(), ClosureError> {
     let control = Control::new(region).map_err(|source| ClosureError::Layout {
         path: path.to_owned(),
         source,
@@ -96,6 +110,9 @@ pub fn wait_for_host(region: &Region, path: &Path, wait: Duration) -> Result<(),
     loop {
         if control.state() == LogState::Running && control.host_pid() != 0 {
             return Ok(());
+        }
+        if !go_on() {
+            return Err(ClosureError::Stopped);
         }
         if start.elapsed() >= wait {
             return Err(ClosureError::NoHost {
@@ -116,13 +133,26 @@ impl Standby {
     /// be reached at start fails arming (the daemon is restarted by its
     /// supervisor rather than run half-armed).
     pub fn prepare(opts: &ClosureOptions, wait_host: Duration) -> Result<Self, ClosureError> {
+        Standby::prepare_until(opts, wait_host, &mut || true)
+    }
+
+    /// [`prepare`](Self::prepare), asking `go_on` while it waits for a host.
+    ///
+    /// # Errors
+    /// As [`prepare`](Self::prepare); [`ClosureError::Stopped`] once `go_on`
+    /// says no.
+    pub fn prepare_until(
+        opts: &ClosureOptions,
+        wait_host: Duration,
+        go_on: &mut dyn FnMut() -> bool,
+    ) -> Result<Self, ClosureError> {
         let path = &opts.log_path;
         let region_err = |source| ClosureError::Region {
             path: path.clone(),
             source,
         };
         let rw = Region::open(path, RegionKind::Auto).map_err(region_err)?;
-        wait_for_host(&rw, path, wait_host)?;
+        wait_for_host_until(&rw, path, wait_host, go_on)?;
         tracing::info!(log = %path.display(), "host running on the log; preparing the standby");
         let (uuid, geometry, epoch) = {
             let image = Image::read(&rw).map_err(|source| ClosureError::Layout {

@@ -46,6 +46,8 @@ pub enum Why {
     Sealed,
     /// Its control session ended (the usual way out: not a fault).
     SessionEnded,
+    /// The replica is stopping (SIGTERM).
+    Shutdown,
 }
 
 impl std::fmt::Display for Why {
@@ -54,6 +56,7 @@ impl std::fmt::Display for Why {
             Why::NewerEpoch => "a newer epoch is admitted",
             Why::Sealed => "its epoch is being sealed",
             Why::SessionEnded => "its session ended",
+            Why::Shutdown => "the replica is shutting down",
         })
     }
 }
@@ -243,6 +246,17 @@ impl<W: Fence, K> Fencing<W, K> {
         self.key = None;
     }
 
+    /// The replica stops: every writer is fenced and the registration
+    /// dropped (no remote access lands after this). Admission stays
+    /// possible by these rules; the server refuses it while it stops.
+    pub fn fence_all(&mut self, why: Why) {
+        for w in &mut self.writers {
+            w.writer.fence(why);
+        }
+        self.writers.clear();
+        self.key = None;
+    }
+
     fn fence_below(&mut self, below: u64, why: Why) {
         for w in self.writers.iter_mut().filter(|w| w.epoch < below) {
             w.writer.fence(why);
@@ -291,6 +305,23 @@ mod tests {
             r.keyed(u32::try_from(epoch).unwrap());
         }
         r.admit(epoch, Qp(name, Rc::clone(log)));
+    }
+
+    #[test]
+    fn a_shutdown_fences_every_writer_once_and_drops_the_key() {
+        let fenced = Rc::default();
+        let mut r = Rules::new(at(2, false));
+        admit(&mut r, 2, "host", &fenced);
+        admit(&mut r, 2, "closure", &fenced);
+        r.fence_all(Why::Shutdown);
+        assert_eq!(*fenced.borrow(), ["host", "closure"]);
+        assert_eq!((r.writers(), r.key()), (0, None));
+        r.release(1);
+        assert_eq!(
+            fenced.borrow().len(),
+            2,
+            "a session ending after it fences nothing again"
+        );
     }
 
     #[test]

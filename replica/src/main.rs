@@ -9,7 +9,9 @@ use logcore::{Image, Log, Region, RegionKind, MAGIC};
 use replica::config::ReplicaConfig;
 use replica::epoch;
 use replica::replay::Progress;
-use replica::server::{Replica, Settings};
+use replica::server::{Hooks, Replica, Settings};
+use tg_ops::signals::Signals;
+use tg_ops::systemd::{Notifier, Watchdog};
 
 /// The tailguard replica daemon.
 #[derive(Debug, Parser)]
@@ -213,6 +215,44 @@ fn promote(s: &Settings, force: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// `tg-replica serve`: until SIGTERM or SIGINT; SIGHUP rereads the
+/// allow-list and its keys. Under systemd (`Type=notify`) it says
+/// `READY=1` once it listens, and pets the watchdog from its accept loop.
+fn serve(config: &PathBuf, s: Settings) -> Result<(), String> {
+    let signals =
+        Signals::install(true).map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let notifier = Notifier::from_env();
+    let mut watchdog = Watchdog::from_env(notifier.clone());
+    let apm = s.persistence == fabric::wire::PersistenceMode::Apm;
+    let r = Replica::bind(s).map_err(|e| e.to_string())?;
+    let addr = r.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, "tg-replica serving");
+    if apm {
+        tracing::warn!(
+            "persistence: apm: a writer's RDMA READ proves its data was placed in this \
+             machine's memory, which is persistence only with eADR, or ADR with DDIO \
+             off; on any other platform set `persistence: gpspm` on both sides"
+        );
+    }
+    notifier.tell(&format!("READY=1\nSTATUS=serving on {addr}"));
+    let reread = || load(config).map(|s| s.allow);
+    let mut tick = || watchdog.tick();
+    let stopped = r
+        .serve(&mut Hooks {
+            signals: &signals,
+            reread: &reread,
+            tick: &mut tick,
+        })
+        .map_err(|e| format!("serving on {addr}: {e}"))?;
+    notifier.tell("STOPPING=1");
+    tracing::info!(
+        sessions_ended = stopped.sessions_ended,
+        durable_tail = stopped.durable_tail,
+        "tg-replica stopped: every writer fenced, all that arrived replayed and flushed"
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Err(e) = tg_ops::logging::init(&cli.logging, "info") {
@@ -220,21 +260,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let result = match &cli.cmd {
-        Cmd::Serve { config } => load(config).and_then(|s| {
-            let apm = s.persistence == fabric::wire::PersistenceMode::Apm;
-            let r = Replica::bind(s).map_err(|e| e.to_string())?;
-            let addr = r.local_addr().map_err(|e| e.to_string())?;
-            tracing::info!(%addr, "tg-replica serving");
-            if apm {
-                tracing::warn!(
-                    "persistence: apm: a writer's RDMA READ proves its data was placed in this \
-                     machine's memory, which is persistence only with eADR, or ADR with DDIO \
-                     off; on any other platform set `persistence: gpspm` on both sides"
-                );
-            }
-            r.run();
-            Ok(())
-        }),
+        Cmd::Serve { config } => load(config).and_then(|s| serve(config, s)),
         Cmd::Status { config, json } => load(config).and_then(|s| status(&s, *json)),
         Cmd::Promote { config, force } => load(config).and_then(|s| promote(&s, *force)),
         Cmd::Keygen { file } => keygen(file),

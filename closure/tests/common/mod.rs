@@ -203,8 +203,18 @@ impl Node {
     }
 
     fn closure_process(&self, extra: &[&str]) -> (Child, Lines) {
+        self.closure_process_env(extra, &[])
+    }
+
+    /// `tg-closure run` with `extra` arguments and `env` set.
+    pub fn closure_process_env(
+        &self,
+        extra: &[&str],
+        env: &[(&str, &std::path::Path)],
+    ) -> (Child, Lines) {
         let log = std::fs::File::create(self.dir.join("closure.err")).unwrap();
         let mut child = Command::new(bin("tg-closure"))
+            .envs(env.iter().copied())
             .args(["run", "--wait-host-ms", "30000"])
             .args(extra)
             .arg("--config")

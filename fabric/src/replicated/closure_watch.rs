@@ -130,7 +130,7 @@ impl ClosureWatch {
         } else if pid == 0 {
             TakeoverReadiness::Disarmed {
                 reason: "no tg-closure is armed on this log: a host failure now loses the \
-                         unshipped tail; start tg-closure (configs/tg-closure.service)"
+                         unshipped tail; start tg-closure (configs/tg-closure@.service)"
                     .into(),
             }
         } else {

@@ -399,8 +399,10 @@ fn to_usize(v: u64) -> usize {
 }
 
 /// The replay thread: scans every `idle` while nothing arrives, records
-/// progress in the region's control block, and wakes waiters. Returns when
-/// `stop` is set.
+/// progress in the region's control block, and wakes waiters. Once `stop`
+/// is set it drains: it returns after a round that applies nothing (all
+/// that arrived is applied, flushed and recorded), or after a failed
+/// flush.
 pub fn run(
     path: &Path,
     shared: &Arc<Shared>,
@@ -410,18 +412,22 @@ pub fn run(
     use std::sync::atomic::Ordering;
     let mut region: Option<Region> = None;
     let mut marks = std::collections::VecDeque::with_capacity(MAX_MARKS);
-    while !stop.load(Ordering::Relaxed) {
-        let Some(mut p) = shared.get() else {
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        let Some(mut p) = shared.get().filter(|p| p.uuid.is_some()) else {
+            if stopping {
+                return;
+            }
             std::thread::sleep(idle);
             continue;
         };
-        if p.uuid.is_none() {
-            std::thread::sleep(idle);
-            continue;
-        }
         if region.is_none() {
             match Region::open(path, RegionKind::Auto) {
                 Ok(r) => region = Some(r),
+                Err(e) if stopping => {
+                    tracing::error!(error = %e, "replay cannot map the region to drain it");
+                    return;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "replay cannot map the region; retrying");
                     std::thread::sleep(Duration::from_secs(1));
@@ -441,11 +447,17 @@ pub fn run(
                     "cannot flush replayed records: not reporting them as durable (writers wait \
                      or re-ship them); retrying in 1 s; check the region's device or file"
                 );
+                if stopping {
+                    return;
+                }
                 std::thread::sleep(Duration::from_secs(1));
                 continue;
             }
         };
         if applied == 0 {
+            if stopping {
+                return;
+            }
             std::thread::sleep(idle);
             continue;
         }

@@ -426,3 +426,28 @@ fn a_round_whose_flush_fails_counts_nothing_and_the_next_applies_once() {
         "applied twice or not at all"
     );
 }
+
+/// SIGTERM: the replay thread, told to stop, first applies, flushes and
+/// records everything that arrived, then returns (before, it returned at
+/// once, leaving arrived records unapplied and the durable tail behind).
+#[test]
+fn a_stopped_replay_thread_drains_what_arrived_before_it_returns() {
+    let f = image("replay-stop-drains");
+    let shared = std::sync::Arc::new(Shared {
+        progress: Mutex::new(Some(at_head(&f))),
+        moved: std::sync::Condvar::new(),
+    });
+    let stop = std::sync::atomic::AtomicBool::new(true);
+    run(&f.path, &shared, Duration::from_millis(1), &stop);
+    let p = shared.get().unwrap();
+    assert_eq!(p.cursor, f.tail, "stopped before applying what had arrived");
+    let mut once = at_head(&f);
+    scan_round(&f.bytes()[..], &mut once, &mut VecDeque::new());
+    assert_eq!(p.digest, once.digest);
+    let region = Region::open(&f.path, RegionKind::Auto).unwrap();
+    let recorded = Control::new(&region).unwrap().persisted_tail().unwrap();
+    assert_eq!(
+        recorded, f.tail,
+        "the drained tail was not recorded in the control block"
+    );
+}

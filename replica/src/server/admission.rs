@@ -42,7 +42,7 @@ pub(super) struct Writer {
 
 impl Fence for Writer {
     fn fence(&mut self, why: Why) {
-        if why == Why::SessionEnded {
+        if matches!(why, Why::SessionEnded | Why::Shutdown) {
             tracing::debug!(writer = %self.name, "dropping the writer's QP: {why}");
         } else {
             tracing::warn!(writer = %self.name, epoch = self.epoch, "fencing writer: {why}");
@@ -147,6 +147,14 @@ impl Inner {
         let mut a = lock(&self.admission);
         let hello = auth.hello().clone();
         let name = hello.writer.to_string();
+        if self.stopping.load(Ordering::Relaxed) {
+            return Err(auth
+                .reject(
+                    RejectCode::Internal,
+                    "replica shutting down (SIGTERM): reconnect when it is back",
+                )
+                .to_string());
+        }
         if a.writers() >= self.s.max_sessions {
             let why = format!(
                 "replica busy: {} writers admitted, the most it serves; a slot is freed \

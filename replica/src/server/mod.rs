@@ -30,11 +30,13 @@ mod throttle;
 use std::fmt;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use fabric::auth::AllowList;
 use fabric::verbs::{Context, ProtectionDomain, VerbsError};
+use tg_ops::signals::Signals;
 
 pub use crate::settings::Settings;
 
@@ -44,6 +46,7 @@ use self::region::{adopt, inspect_region};
 use self::session::Ended;
 use self::throttle::Throttle;
 use crate::epoch;
+use crate::fencing::Why;
 use crate::replay::{self, Progress};
 
 /// Why the replica could not start.
@@ -93,10 +96,64 @@ struct Inner {
     replay: Arc<replay::Shared>,
     /// Handshakes in progress (a clone of each socket, to close it).
     pending: Mutex<Pending<TcpStream>>,
+    /// Admitted sessions (a clone of each socket, to close it).
+    open: Mutex<Vec<Open>>,
+    /// Who may connect: the config's `replica.allow` and its keys, as last
+    /// (re)read.
+    allow: RwLock<Arc<AllowList>>,
+    /// Set when the daemon stops: no admission from then on.
+    stopping: AtomicBool,
     /// Log lines a peer can cause at will: a failed handshake, and a
     /// handshake closed to make room.
     quiet_failed: Throttle,
     quiet_evicted: Throttle,
+}
+
+/// An admitted session, as a shutdown or a reload sees it.
+struct Open {
+    /// Its admission id.
+    id: u64,
+    /// The writer's name.
+    writer: String,
+    /// A clone of its socket.
+    closer: TcpStream,
+}
+
+impl Inner {
+    /// The allow-list as last read.
+    fn allow(&self) -> Arc<AllowList> {
+        Arc::clone(&self.allow.read().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// How often the accept loop looks at its signals and pets the watchdog.
+const TURN: Duration = Duration::from_millis(20);
+
+/// What [`Replica::serve`] answers besides connections.
+pub struct Hooks<'a> {
+    /// SIGTERM/SIGINT (stop) and SIGHUP (reload).
+    pub signals: &'a Signals,
+    /// Rereads `replica.allow` and its key files (on SIGHUP).
+    pub reread: &'a dyn Fn() -> Result<AllowList, String>,
+    /// Called every turn of the accept loop (a few ms apart): the watchdog.
+    pub tick: &'a mut dyn FnMut(),
+}
+
+impl fmt::Debug for Hooks<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hooks")
+            .field("signals", self.signals)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a [`Replica::serve`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// Writers whose sessions it ended.
+    pub sessions_ended: usize,
+    /// The durable tail it reported last (everything before it flushed).
+    pub durable_tail: u64,
 }
 
 /// Most log lines per second of each kind a peer can cause at will.
@@ -149,10 +206,13 @@ impl Replica {
         });
         let inner = Arc::new(Inner {
             admission: Mutex::new(Admission::new(ep)),
+            allow: RwLock::new(Arc::new(s.allow.clone())),
             s,
             pd,
             replay,
             pending: Mutex::new(Pending::new(MAX_HANDSHAKES, MAX_HANDSHAKES_PER_PEER)),
+            open: Mutex::new(Vec::new()),
+            stopping: AtomicBool::new(false),
             quiet_failed: Throttle::new(QUIET),
             quiet_evicted: Throttle::new(QUIET),
         });
@@ -177,11 +237,18 @@ impl Replica {
         self.listener.local_addr()
     }
 
-    /// Serves until the process ends: the replay thread, and a thread per
-    /// control connection.
-    pub fn run(self) {
+    /// Serves until a stop is asked for: the replay thread, and a thread
+    /// per control connection. On SIGHUP it rereads the allow-list; on a
+    /// stop it closes the listener and the handshakes in progress, fences
+    /// every writer (no remote access lands after it), closes their
+    /// sessions, and lets replay apply and flush what arrived before it
+    /// returns.
+    ///
+    /// # Errors
+    /// The listener cannot be made non-blocking.
+    pub fn serve(self, hooks: &mut Hooks<'_>) -> std::io::Result<Stopped> {
         let stop = Arc::new(AtomicBool::new(false));
-        {
+        let replay = {
             let (path, shared, idle, stop) = (
                 self.inner.s.region.clone(),
                 Arc::clone(&self.inner.replay),
@@ -190,47 +257,132 @@ impl Replica {
             );
             std::thread::Builder::new()
                 .name("tg-replay".into())
-                .spawn(move || replay::run(&path, &shared, idle, &stop))
-                .expect("spawn replay thread");
-        }
-        for conn in self.listener.incoming() {
-            let stream = match conn {
-                Ok(s) => s,
+                .spawn(move || replay::run(&path, &shared, idle, &stop))?
+        };
+        self.listener.set_nonblocking(true)?;
+        while !hooks.signals.stopping() {
+            (hooks.tick)();
+            if hooks.signals.take_reload() {
+                self.inner.reload(hooks.reread);
+            }
+            match self.listener.accept() {
+                Ok((stream, _)) => self.accepted(stream),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(TURN),
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            };
-            let inner = Arc::clone(&self.inner);
-            let (handle, peer) = match (stream.try_clone(), stream.peer_addr()) {
-                (Ok(h), Ok(p)) => (h, p.ip()),
-                (Err(e), _) | (_, Err(e)) => {
-                    tracing::warn!(error = %e, "cannot hold an accepted connection; closing it");
-                    continue;
-                }
-            };
-            let now = Instant::now();
-            let (hid, evicted) = lock(&inner.pending).enter(handle, peer, now);
-            if let Some(ev) = evicted {
-                let _ = ev.handle.shutdown(Shutdown::Both);
-                if let Some(held) = inner.quiet_evicted.pass(now) {
-                    tracing::warn!(peer = %ev.peer, age = ?ev.age, max = MAX_HANDSHAKES, per_peer = MAX_HANDSHAKES_PER_PEER, held_back = held, "handshakes in progress at the bound: closed the oldest to make room");
+                    std::thread::sleep(TURN);
                 }
             }
-            std::thread::spawn(move || {
-                let peer = stream.peer_addr().ok();
-                match inner.session(stream, hid) {
-                    Ok(()) => {}
-                    Err(Ended::Handshake(e)) => {
-                        if let Some(held) = inner.quiet_failed.pass(Instant::now()) {
-                            tracing::warn!(?peer, error = %e, held_back = held, "control connection refused");
-                        }
-                    }
-                    Err(Ended::Session(e)) => {
-                        tracing::warn!(?peer, error = %e, "control session ended");
+        }
+        drop(self.listener);
+        let ended = self.inner.shut_down();
+        stop.store(true, Ordering::Relaxed);
+        if replay.join().is_err() {
+            tracing::error!(
+                "the replay thread panicked: the durable tail is the last one it recorded"
+            );
+        }
+        let durable_tail = self.inner.replay.get().map_or(0, |p| p.cursor.pos);
+        Ok(Stopped {
+            sessions_ended: ended,
+            durable_tail,
+        })
+    }
+
+    /// Starts a session thread for an accepted connection.
+    fn accepted(&self, stream: TcpStream) {
+        let inner = Arc::clone(&self.inner);
+        // Accepted sockets do not inherit the listener's O_NONBLOCK on
+        // Linux; said anyway, as every read here relies on it.
+        if let Err(e) = stream.set_nonblocking(false) {
+            tracing::warn!(error = %e, "cannot make an accepted connection blocking; closing it");
+            return;
+        }
+        let (handle, peer) = match (stream.try_clone(), stream.peer_addr()) {
+            (Ok(h), Ok(p)) => (h, p.ip()),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "cannot hold an accepted connection; closing it");
+                return;
+            }
+        };
+        let now = Instant::now();
+        let (hid, evicted) = lock(&inner.pending).enter(handle, peer, now);
+        if let Some(ev) = evicted {
+            let _ = ev.handle.shutdown(Shutdown::Both);
+            if let Some(held) = inner.quiet_evicted.pass(now) {
+                tracing::warn!(peer = %ev.peer, age = ?ev.age, max = MAX_HANDSHAKES, per_peer = MAX_HANDSHAKES_PER_PEER, held_back = held, "handshakes in progress at the bound: closed the oldest to make room");
+            }
+        }
+        std::thread::spawn(move || {
+            let peer = stream.peer_addr().ok();
+            match inner.session(stream, hid) {
+                Ok(()) => {}
+                Err(_) if inner.stopping.load(Ordering::Relaxed) => {}
+                Err(Ended::Handshake(e)) => {
+                    if let Some(held) = inner.quiet_failed.pass(Instant::now()) {
+                        tracing::warn!(?peer, error = %e, held_back = held, "control connection refused");
                     }
                 }
+                Err(Ended::Session(e)) => {
+                    tracing::warn!(?peer, error = %e, "control session ended");
+                }
+            }
+        });
+    }
+}
+
+impl Inner {
+    /// SIGHUP: rereads the allow-list and its keys. A list that does not
+    /// load changes nothing. Sessions of writers still listed go on (they
+    /// proved their key when they connected; a rotated key is asked for
+    /// at the next handshake); a writer no longer listed is fenced and
+    /// its session closed.
+    fn reload(&self, reread: &dyn Fn() -> Result<AllowList, String>) {
+        let list = match reread() {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "SIGHUP: cannot reread the allow-list; keeping the one in use (fix the config or key file and send SIGHUP again)");
+                return;
+            }
+        };
+        let gone: Vec<Open> = {
+            let mut open = lock(&self.open);
+            let (gone, kept) = std::mem::take(&mut *open).into_iter().partition(|o| {
+                fabric::wire::WriterName::new(o.writer.clone())
+                    .map_or(true, |n| list.key(&n).is_none())
             });
+            *open = kept;
+            gone
+        };
+        let n = list.len();
+        *self.allow.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(list);
+        tracing::info!(writers = n, "SIGHUP: allow-list and keys reread");
+        for o in gone {
+            tracing::warn!(writer = %o.writer, "no longer on the allow-list: fencing it and closing its session");
+            self.release(o.id);
+            let _ = o.closer.shutdown(Shutdown::Both);
         }
+    }
+
+    /// A stop: refuses admission from now on, closes the handshakes in
+    /// progress, fences every writer and closes their sessions (their
+    /// threads see the socket closed and end). Returns how many sessions
+    /// it closed.
+    fn shut_down(&self) -> usize {
+        self.stopping.store(true, Ordering::Relaxed);
+        for h in lock(&self.pending).drain() {
+            let _ = h.shutdown(Shutdown::Both);
+        }
+        lock(&self.admission).fence_all(Why::Shutdown);
+        let open = std::mem::take(&mut *lock(&self.open));
+        let n = open.len();
+        tracing::info!(
+            sessions = n,
+            "stopping: writers fenced, closing their sessions"
+        );
+        for o in &open {
+            let _ = o.closer.shutdown(Shutdown::Both);
+        }
+        n
     }
 }

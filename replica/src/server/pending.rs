@@ -104,6 +104,11 @@ impl<T> Pending<T> {
         }
     }
 
+    /// Takes every handshake in progress (to close them all).
+    pub(super) fn drain(&mut self) -> Vec<T> {
+        self.open.drain(..).map(|o| o.handle).collect()
+    }
+
     /// How many are in progress.
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {

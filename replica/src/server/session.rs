@@ -13,7 +13,7 @@ use fabric::wire::handshake;
 use fabric::wire::{Channel, ChannelError, Message, Reject, RejectCode, Status};
 
 use super::paced::Paced;
-use super::{lock, Inner};
+use super::{lock, Inner, Open};
 
 /// How a control connection ended, if not cleanly.
 #[derive(Debug)]
@@ -28,9 +28,21 @@ impl Inner {
     /// Serves one control connection; `hid` is its entry among the
     /// handshakes in progress, left once it is admitted or refused.
     pub(super) fn session(&self, stream: TcpStream, hid: u64) -> Result<(), Ended> {
+        let closer = stream.try_clone();
         let admitted = self.handshake(stream);
         lock(&self.pending).leave(hid);
         let (id, writer, mut channel) = admitted.map_err(Ended::Handshake)?;
+        // What a shutdown or a reload closes this session with.
+        match closer {
+            Ok(c) => lock(&self.open).push(Open {
+                id,
+                writer: writer.clone(),
+                closer: c,
+            }),
+            Err(e) => {
+                tracing::warn!(writer = %writer, error = %e, "cannot hold the session's socket: a shutdown waits for its next request")
+            }
+        }
         // Admitted: serve requests until the writer closes the channel.
         channel.get_mut().set_within(self.s.idle_session);
         let result = loop {
@@ -71,6 +83,7 @@ impl Inner {
                 Err(e) => break Err(e.to_string()),
             }
         };
+        lock(&self.open).retain(|o| o.id != id);
         self.release(id);
         tracing::info!(writer = %writer, "writer disconnected");
         result.map_err(Ended::Session)
@@ -85,7 +98,8 @@ impl Inner {
         let _ = stream.set_nodelay(true);
         let paced = Paced::new(stream, self.s.control_timeout);
         let expect = self.expectation(&lock(&self.admission));
-        let auth = handshake::authenticate(Channel::new(paced), &expect, &self.s.allow)
+        let allow = self.allow();
+        let auth = handshake::authenticate(Channel::new(paced), &expect, &allow)
             .map_err(|e| e.to_string())?;
         self.admit(auth)
     }
