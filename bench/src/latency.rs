@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
 use crate::progress::Progress;
-use crate::stats::{cdf, histogram, us, Summary};
+use crate::stats::{cdf, histogram, us, us_f64, Summary};
 
 /// One size's three histograms.
 pub(crate) struct SizeRun {
@@ -98,12 +98,18 @@ const COL: usize = 8;
 
 pub(crate) fn table(runs: &[SizeRun]) -> String {
     // Groups: (title, column names); every column is COL wide plus a space.
+    // Mean and standard deviation (perftest's t_avg, t_stdev) beside the
+    // percentiles of the two figures the ratio compares; the JSON has them
+    // for the raw READ too.
     let groups: [(&str, &[&str]); 4] = [
         (
             "tailguard commit µs",
-            &["p50", "p90", "p99", "p99.9", "max"],
+            &["p50", "p90", "p99", "p99.9", "max", "avg", "stdev"],
         ),
-        ("raw WRITE+READ µs", &["p50", "p99", "p99.9"]),
+        (
+            "raw WRITE+READ µs",
+            &["p50", "p99", "p99.9", "avg", "stdev"],
+        ),
         ("raw READ µs", &["p50", "p99"]),
         ("commit ÷ raw W+R", &["p50", "p99"]),
     ];
@@ -133,8 +139,23 @@ pub(crate) fn table(runs: &[SizeRun]) -> String {
             }
             line.push('|');
         };
-        cells(&[t.p50_ns, t.p90_ns, t.p99_ns, t.p999_ns, t.max_ns].map(us));
-        cells(&[w.p50_ns, w.p99_ns, w.p999_ns].map(us));
+        let spread = |x: &Summary| [x.mean_ns, x.stdev_ns].map(us_f64);
+        cells(
+            &[
+                [t.p50_ns, t.p90_ns, t.p99_ns, t.p999_ns, t.max_ns]
+                    .map(us)
+                    .as_slice(),
+                &spread(&t),
+            ]
+            .concat(),
+        );
+        cells(
+            &[
+                [w.p50_ns, w.p99_ns, w.p999_ns].map(us).as_slice(),
+                &spread(&w),
+            ]
+            .concat(),
+        );
         cells(&[d.p50_ns, d.p99_ns].map(us));
         cells(&[
             format!("{:.2}", t.p50_ns as f64 / w.p50_ns.max(1) as f64),
@@ -192,7 +213,7 @@ mod tests {
             r.write_read.record(v / 2).unwrap();
             r.read.record(v / 3).unwrap();
         }
-        let t = table(&[r]);
+        let t = table(std::slice::from_ref(&r));
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 4, "{t}");
         // Every row has its `|` separators in the same columns, and the
@@ -209,5 +230,27 @@ mod tests {
         assert_eq!(at(lines[2], '+'), header, "\n{t}");
         assert_eq!(at(lines[3], '|'), header, "\n{t}");
         assert!(lines[3].contains("970457.1"), "{t}");
+        // avg and stdev sit right after max: (5 ms + 970 ms) / 2 = 487.5 ms
+        // and 482.5 ms (within the histogram's 0.1% bucket width). A row
+        // splits as `65536 B | p50 p90 p99 p99.9 max avg stdev | ...`.
+        let header_cells: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(
+            &header_cells[1..9],
+            ["p50", "p90", "p99", "p99.9", "max", "avg", "stdev", "|"],
+            "{t}"
+        );
+        let row: Vec<&str> = lines[3].split_whitespace().collect();
+        let (avg, stdev): (f64, f64) = (row[8].parse().unwrap(), row[9].parse().unwrap());
+        assert!((avg - 487_500.0).abs() < 1000.0, "avg {avg}\n{t}");
+        assert!((stdev - 482_500.0).abs() < 1000.0, "stdev {stdev}\n{t}");
+        let j = json(&[r]);
+        assert!(
+            j[0]["tailguard_commit"]["mean_ns"].as_f64().unwrap() > 4.8e8,
+            "{j}"
+        );
+        assert!(
+            j[0]["raw_read"]["stdev_ns"].as_f64().unwrap() > 1.5e8,
+            "{j}"
+        );
     }
 }

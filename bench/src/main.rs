@@ -5,6 +5,7 @@
 
 mod latency;
 mod load;
+mod output;
 mod plot;
 mod progress;
 mod setup;
@@ -12,13 +13,14 @@ mod stats;
 mod takeover;
 mod throughput;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
+use output::{check_output, JsonOut, Sink};
 use progress::Progress;
 
 /// Bounds on the flags: a typo should not start a run of days.
@@ -34,7 +36,11 @@ const MAX_RECORDS: u64 = 1_000_000_000;
 /// opens the RDMA device, creates or reopens the log at `log.path` and
 /// connects to every replica, which must be running (`tg-replica serve
 /// --config FILE`). Results go to stdout as a table; progress goes to stderr.
-/// Scenarios and how to read them: bench/README.md.
+/// perftest's flags work as RDMA people type them: -d/--ib-dev, -i/--ib-port
+/// and -x/--gid-index override the config's device; -s/--size, -n/--iters
+/// and -D/--duration set the record size, iterations and seconds. Figures
+/// are whole round trips: ib_write_lat prints half of one, so compare with
+/// twice its numbers. Scenarios and how to read them: bench/README.md.
 #[derive(Debug, Parser)]
 #[command(
     name = "tg-bench",
@@ -44,6 +50,7 @@ const MAX_RECORDS: u64 = 1_000_000_000;
     after_help = "Examples:\n  tg-replica serve --config configs/rxe-loopback.yaml &\n  \
                   tg-bench latency --config configs/rxe-loopback.yaml --json lat.json --plot lat.svg\n  \
                   tg-bench throughput --threads 1,2,4 --batch 1,8 --plot tput.svg\n  \
+                  tg-bench latency -d mlx5_0 -i 1 -x 3 -s 64 -n 10000 --json - | jq .results\n  \
                   tg-bench load --records 1000 --seed 7 > committed.txt"
 )]
 struct Cli {
@@ -70,12 +77,42 @@ struct Common {
     )]
     config: PathBuf,
     /// Also write every figure, the run's parameters, machine, kernel,
-    /// device and versions to this JSON file (schema: bench/schema/).
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
+    /// device and versions to this JSON file (schema: bench/schema/), or
+    /// with `-` to stdout: stdout then holds the JSON alone, and the table
+    /// goes to stderr (nowhere with --quiet). Not `-` for load, whose
+    /// stdout is its `committed LSN` lines.
+    #[arg(long, value_name = "FILE.json|-", value_parser = JsonOut::parse)]
+    json: Option<JsonOut>,
     /// No progress on stderr (errors are still printed).
     #[arg(long, short)]
     quiet: bool,
+    /// RDMA device, as perftest's -d (e.g. mlx5_0, rxe0): overrides the
+    /// config's device.name, and its device.netdev or device.ip.
+    #[arg(long = "ib-dev", short = 'd', value_name = "DEVICE")]
+    ib_dev: Option<String>,
+    /// Device port, as perftest's -i: overrides the config's device.port
+    /// (1..=255).
+    #[arg(long = "ib-port", short = 'i', value_name = "PORT")]
+    ib_port: Option<u32>,
+    /// GID table index, as perftest's -x: overrides the config's
+    /// device.gid-index (0..=255; default on RoCE the RoCE v2 entry of the
+    /// port's IPv4 address).
+    #[arg(long = "gid-index", short = 'x', value_name = "INDEX")]
+    gid_index: Option<u32>,
+}
+
+impl Common {
+    fn overrides(&self) -> setup::DeviceOverrides {
+        setup::DeviceOverrides {
+            name: self.ib_dev.clone(),
+            port: self.ib_port,
+            gid_index: self.gid_index,
+        }
+    }
+
+    fn load(&self) -> Result<setup::Loaded, String> {
+        setup::load(&self.config, &self.overrides())
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,16 +131,26 @@ enum Cmd {
         #[command(flatten)]
         common: Common,
         /// Record sizes in bytes, comma-separated (each 1 B..=128 KiB minus
-        /// the record header, and at most a quarter of log.size-bytes).
+        /// the record header, and at most a quarter of log.size-bytes);
+        /// perftest's -s/--size, which takes one.
         #[arg(
             long,
+            short = 's',
+            visible_alias = "size",
             value_name = "BYTES,...",
             value_delimiter = ',',
             default_value = "8,64,512,4096,32768,65536"
         )]
         sizes: Vec<u32>,
-        /// Recorded iterations per size (1..=10000000).
-        #[arg(long, value_name = "N", default_value_t = 2000)]
+        /// Recorded iterations per size (1..=10000000), perftest's
+        /// -n/--iters.
+        #[arg(
+            long,
+            short = 'n',
+            visible_alias = "iters",
+            value_name = "N",
+            default_value_t = 2000
+        )]
         iterations: u64,
         /// Unrecorded iterations before them, per size (0..=10000000).
         #[arg(long, value_name = "N", default_value_t = 200)]
@@ -142,10 +189,17 @@ enum Cmd {
         )]
         batch: Vec<usize>,
         /// Record size in bytes (same bounds as latency --sizes).
-        #[arg(long, value_name = "BYTES", default_value_t = 64)]
+        #[arg(long, short = 's', value_name = "BYTES", default_value_t = 64)]
         size: u32,
-        /// Seconds per (threads, batch) point (0.1..=3600).
-        #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
+        /// Seconds per (threads, batch) point (0.1..=3600), perftest's
+        /// -D/--duration.
+        #[arg(
+            long,
+            short = 'D',
+            visible_alias = "duration",
+            value_name = "SECONDS",
+            default_value_t = 3.0
+        )]
         seconds: f64,
         /// Draw commits/s and MB/s against threads, one line per batch
         /// size, with the raw WRITE bandwidth, to this SVG file.
@@ -163,11 +217,12 @@ enum Cmd {
         /// Tail lengths in records.
         #[arg(long, value_delimiter = ',', default_value = "1,100,10000")]
         tails: Vec<u64>,
-        /// Measurements per tail length (percentiles over them).
-        #[arg(long, default_value_t = 10)]
+        /// Measurements per tail length (percentiles over them), perftest's
+        /// -n/--iters.
+        #[arg(long, short = 'n', visible_alias = "iters", default_value_t = 10)]
         iterations: u64,
         /// Payload bytes per record.
-        #[arg(long, default_value_t = 64)]
+        #[arg(long, short = 's', default_value_t = 64)]
         size: u32,
     },
     /// A host workload for drills: deterministic records (payload from LSN
@@ -190,45 +245,6 @@ enum Cmd {
         #[arg(long, value_name = "S", default_value_t = 1)]
         seed: u64,
     },
-}
-
-/// An output file's folder must exist before a long run starts, not after.
-fn check_output(flag: &str, path: Option<&PathBuf>, ext: &str) -> Result<(), String> {
-    let Some(p) = path else { return Ok(()) };
-    if p.extension().and_then(|e| e.to_str()) != Some(ext) {
-        return Err(format!(
-            "{flag} {}: the file name must end in .{ext}",
-            p.display()
-        ));
-    }
-    let dir = match p.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(format!(
-            "{flag} {}: folder {} does not exist: create it first",
-            p.display(),
-            dir.display()
-        ));
-    }
-    Ok(())
-}
-
-fn write_json(path: Option<&PathBuf>, v: &serde_json::Value, quiet: bool) -> Result<(), String> {
-    if let Some(p) = path {
-        std::fs::write(p, serde_json::to_string_pretty(v).expect("serialisable"))
-            .map_err(|e| format!("--json {}: {e}", p.display()))?;
-        announce(Some(p), quiet);
-    }
-    Ok(())
-}
-
-/// `wrote FILE` on stderr, so a script's log says where the results went.
-fn announce(path: Option<&PathBuf>, quiet: bool) {
-    if let (Some(p), false) = (path, quiet) {
-        eprintln!("tg-bench: wrote {}", p.display());
-    }
 }
 
 /// Largest payload whose record fits one probe (the raw baseline moves the
@@ -277,36 +293,39 @@ fn run(cli: Cli) -> Result<(), String> {
             warmup,
             plot,
         } => {
-            if !(1..=MAX_ITERATIONS).contains(&iterations) || warmup > MAX_ITERATIONS {
+            if !(1..=MAX_ITERATIONS).contains(&iterations) {
                 return Err(format!(
-                    "--iterations must be 1..={MAX_ITERATIONS} and --warmup 0..={MAX_ITERATIONS}"
+                    "-n/--iterations must be 1..={MAX_ITERATIONS}, got {iterations}"
                 ));
             }
-            check_sizes_static("--sizes", &sizes)?;
-            check_output("--json", common.json.as_ref(), "json")?;
+            if warmup > MAX_ITERATIONS {
+                return Err(format!(
+                    "--warmup must be 0..={MAX_ITERATIONS}, got {warmup}"
+                ));
+            }
+            check_sizes_static("-s/--sizes", &sizes)?;
+            let sink = Sink::new(common.json.clone(), common.quiet)?;
             check_output("--plot", plot.as_ref(), "svg")?;
-            let loaded = setup::load(&common.config)?;
-            check_sizes_log("--sizes", &sizes, loaded.cfg.log.size_bytes)?;
+            let loaded = common.load()?;
+            check_sizes_log("-s/--sizes", &sizes, loaded.cfg.log.size_bytes)?;
             let rl = setup::connect(&loaded)?;
             let env = setup::environment(&loaded.cfg, &rl);
             let mut progress = Progress::new(!common.quiet);
             let runs = latency::run(&rl, &sizes, iterations, warmup, &mut progress)?;
             progress.finish();
-            println!("tailguard commit latency vs the raw link (same QP, same run), {iterations} iterations per size");
-            println!("{}", latency::table(&runs));
+            sink.table(&format!(
+                "tailguard commit latency vs the raw link (same QP, same run), {iterations} iterations per size\n{}",
+                latency::table(&runs)
+            ));
             if let Some(p) = &plot {
                 plot::latency_svg(p, &runs, &setup::machine_caption(&env))?;
             }
-            write_json(
-                common.json.as_ref(),
-                &json!({
-                    "kind": "latency", "environment": env,
-                    "parameters": {"sizes": sizes, "iterations": iterations, "warmup": warmup},
-                    "results": latency::json(&runs),
-                }),
-                common.quiet,
-            )?;
-            announce(plot.as_ref(), common.quiet);
+            sink.json(&json!({
+                "kind": "latency", "environment": env,
+                "parameters": {"sizes": sizes, "iterations": iterations, "warmup": warmup},
+                "results": latency::json(&runs),
+            }))?;
+            sink.announce(plot.as_ref());
             Ok(())
         }
         Cmd::Throughput {
@@ -326,13 +345,13 @@ fn run(cli: Cli) -> Result<(), String> {
                 ));
             }
             if !(0.1..=3600.0).contains(&seconds) {
-                return Err(format!("--seconds {seconds}: must be 0.1..=3600"));
+                return Err(format!("-D/--seconds {seconds}: must be 0.1..=3600"));
             }
-            check_sizes_static("--size", &[size])?;
-            check_output("--json", common.json.as_ref(), "json")?;
+            check_sizes_static("-s/--size", &[size])?;
+            let sink = Sink::new(common.json.clone(), common.quiet)?;
             check_output("--plot", plot.as_ref(), "svg")?;
-            let loaded = setup::load(&common.config)?;
-            check_sizes_log("--size", &[size], loaded.cfg.log.size_bytes)?;
+            let loaded = common.load()?;
+            check_sizes_log("-s/--size", &[size], loaded.cfg.log.size_bytes)?;
             let rl = setup::connect(&loaded)?;
             let env = setup::environment(&loaded.cfg, &rl);
             let d = Duration::from_secs_f64(seconds);
@@ -341,21 +360,19 @@ fn run(cli: Cli) -> Result<(), String> {
             let raw = throughput::raw_write_mb_per_s(&rl, d.min(Duration::from_secs(2)))?;
             let points = throughput::run(&rl, &threads, &batch, size, d, &mut progress)?;
             progress.finish();
-            println!("tailguard commit throughput, {size}-byte records");
-            println!("{}", throughput::table(&points, raw));
+            sink.table(&format!(
+                "tailguard commit throughput, {size}-byte records\n{}",
+                throughput::table(&points, raw)
+            ));
             if let Some(p) = &plot {
                 plot::throughput_svg(p, &points, raw, size, &setup::machine_caption(&env))?;
             }
-            write_json(
-                common.json.as_ref(),
-                &json!({
-                    "kind": "throughput", "environment": env,
-                    "parameters": {"threads": threads, "batch": batch, "size_bytes": size, "seconds": seconds},
-                    "results": throughput::json(&points, raw),
-                }),
-                common.quiet,
-            )?;
-            announce(plot.as_ref(), common.quiet);
+            sink.json(&json!({
+                "kind": "throughput", "environment": env,
+                "parameters": {"threads": threads, "batch": batch, "size_bytes": size, "seconds": seconds},
+                "results": throughput::json(&points, raw),
+            }))?;
+            sink.announce(plot.as_ref());
             Ok(())
         }
         Cmd::Takeover {
@@ -366,13 +383,13 @@ fn run(cli: Cli) -> Result<(), String> {
         } => {
             if iterations == 0 || tails.is_empty() || tails.contains(&0) {
                 return Err(
-                    "--tails must be at least 1 record each, --iterations at least 1".into(),
+                    "--tails must be at least 1 record each, -n/--iterations at least 1".into(),
                 );
             }
-            check_sizes_static("--size", &[size])?;
-            check_output("--json", common.json.as_ref(), "json")?;
-            let loaded = setup::load(&common.config)?;
-            check_sizes_log("--size", &[size], loaded.cfg.log.size_bytes)?;
+            check_sizes_static("-s/--size", &[size])?;
+            let sink = Sink::new(common.json.clone(), common.quiet)?;
+            let loaded = common.load()?;
+            check_sizes_log("-s/--size", &[size], loaded.cfg.log.size_bytes)?;
             let rl = setup::connect(&loaded)?;
             let env = setup::environment(&loaded.cfg, &rl);
             let points = takeover::run(
@@ -384,20 +401,16 @@ fn run(cli: Cli) -> Result<(), String> {
                 size,
                 !common.quiet,
             )?;
-            println!(
+            sink.table(&format!(
                 "closure takeover: tail shipped and durable, pre-established vs cold connect (same run), \
-                 {iterations} runs per tail, {size}-byte records"
-            );
-            println!("{}", takeover::table(&points));
-            write_json(
-                common.json.as_ref(),
-                &json!({
-                    "kind": "takeover", "environment": env,
-                    "parameters": {"tails": tails, "iterations": iterations, "size_bytes": size},
-                    "results": takeover::json(&points),
-                }),
-                common.quiet,
-            )
+                 {iterations} runs per tail, {size}-byte records\n{}",
+                takeover::table(&points)
+            ));
+            sink.json(&json!({
+                "kind": "takeover", "environment": env,
+                "parameters": {"tails": tails, "iterations": iterations, "size_bytes": size},
+                "results": takeover::json(&points),
+            }))
         }
         Cmd::Load {
             common,
@@ -411,8 +424,14 @@ fn run(cli: Cli) -> Result<(), String> {
             if rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
                 return Err("--rate must be a positive number of records per second".into());
             }
-            check_output("--json", common.json.as_ref(), "json")?;
-            let loaded = setup::load(&common.config)?;
+            let sink = Sink::new(common.json.clone(), common.quiet)?;
+            if sink.json_on_stdout() {
+                return Err(
+                    "--json -: load prints its `committed LSN` lines on stdout; write the JSON to a file (--json FILE.json)"
+                        .into(),
+                );
+            }
+            let loaded = common.load()?;
             let mut log = setup::open_log(&loaded)?;
             // A restarted host first replays its own log (checking every
             // record), as an application rebuilds its state.
@@ -429,17 +448,13 @@ fn run(cli: Cli) -> Result<(), String> {
             let mut progress = Progress::new(!common.quiet);
             let done = load::run(&rl, records, rate, seed, &mut progress)?;
             progress.finish();
-            write_json(
-                common.json.as_ref(),
-                &json!({
-                    "kind": "load", "environment": env,
-                    "parameters": {"records": records, "rate": rate, "seed": seed},
-                    "replayed": replayed.json(),
-                    "takeover": rl.takeover_readiness().to_string(),
-                    "results": done.json(),
-                }),
-                common.quiet,
-            )
+            sink.json(&json!({
+                "kind": "load", "environment": env,
+                "parameters": {"records": records, "rate": rate, "seed": seed},
+                "replayed": replayed.json(),
+                "takeover": rl.takeover_readiness().to_string(),
+                "results": done.json(),
+            }))
         }
     }
 }

@@ -23,7 +23,7 @@ use fabric::replicated::ReplicatedLog;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
-use crate::stats::{histogram, us, Summary};
+use crate::stats::{histogram, us, us_f64, Summary};
 
 /// One tail length's figures: HDR histograms of nanoseconds.
 pub(crate) struct Point {
@@ -108,22 +108,26 @@ pub(crate) fn run(
 
 pub(crate) fn table(points: &[Point]) -> String {
     let mut s = format!(
-        "{:>11} {:>10} | {:>27} | {:>27} | {:>8}\n{:>11} {:>10} | {:>8} {:>8} {:>9} | {:>8} {:>8} {:>9} | {:>8}\n",
+        "{:>11} {:>10} | {:>45} | {:>45} | {:>8}\n{:>11} {:>10} | {:>8} {:>8} {:>9} {:>8} {:>8} | {:>8} {:>8} {:>9} {:>8} {:>8} | {:>8}\n",
         "tail (recs)", "bytes", "pre-established µs", "cold µs", "cold/pre",
-        "", "", "p50", "p90", "max", "p50", "p90", "max", "p50",
+        "", "", "p50", "p90", "max", "avg", "stdev", "p50", "p90", "max", "avg", "stdev", "p50",
     );
     for p in points {
         let (pre, cold) = (Summary::of(&p.pre), Summary::of(&p.cold));
         s.push_str(&format!(
-            "{:>11} {:>10} | {:>8} {:>8} {:>9} | {:>8} {:>8} {:>9} | {:>8.1}\n",
+            "{:>11} {:>10} | {:>8} {:>8} {:>9} {:>8} {:>8} | {:>8} {:>8} {:>9} {:>8} {:>8} | {:>8.1}\n",
             p.tail_records,
             p.tail_bytes,
             us(pre.p50_ns),
             us(pre.p90_ns),
             us(pre.max_ns),
+            us_f64(pre.mean_ns),
+            us_f64(pre.stdev_ns),
             us(cold.p50_ns),
             us(cold.p90_ns),
             us(cold.max_ns),
+            us_f64(cold.mean_ns),
+            us_f64(cold.stdev_ns),
             p.ratio_p50()
         ));
     }
@@ -192,9 +196,19 @@ mod tests {
         assert!(t.contains("1000.4") || t.contains("1000.0"), "{t}");
         assert!(t.contains("1100."), "{t}");
         assert!(t.contains("90.9") || t.contains("91.0"), "{t}");
+        // avg and stdev after max: pre 11.0 and 0.8 µs (10, 11, 12 µs),
+        // cold 1000.x and 81.x µs (0.9, 1.0, 1.1 ms).
+        let row: Vec<&str> = t.lines().nth(2).unwrap().split_whitespace().collect();
+        assert_eq!(row[..3], ["1", "128", "|"], "{t}");
+        assert_eq!(row[6..9], ["11.0", "0.8", "|"], "{t}");
+        assert!(row[12].starts_with("100"), "cold avg {}: {t}", row[12]);
+        assert!(row[13].starts_with("81."), "cold stdev {}: {t}", row[13]);
         let j = json(std::slice::from_ref(&p));
         assert_eq!(j[0]["pre_established"]["count"], 3);
         assert_eq!(j[0]["cold"]["count"], 3);
+        // Each sample counts at its bucket's middle (8 ns wide here).
+        let mean = j[0]["pre_established"]["mean_ns"].as_f64().unwrap();
+        assert!((mean - 11_000.0).abs() < 8.0, "{mean}");
         let r = j[0]["cold_over_pre_p50"].as_f64().unwrap();
         assert!((r - 90.9).abs() < 0.2, "{r}");
     }

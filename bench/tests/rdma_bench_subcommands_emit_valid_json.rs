@@ -2,6 +2,8 @@
 //! JSON that bench/schema/tg-bench.schema.json accepts and a well-formed,
 //! non-empty SVG; `load` prints strictly increasing `committed N` lines.
 //! Progress on a pipe is plain lines, and `--quiet` silences stderr.
+//! perftest's flags work: `-d` picks the device over the config's, and
+//! `--json -` puts the JSON alone on stdout and the table on stderr.
 
 mod common;
 
@@ -10,7 +12,7 @@ use std::path::Path;
 use common::schema::{check, tg_bench_schema};
 use common::svg::check_svg;
 use common::{free_port, rdma_device, scratch, tg_bench, write_config, Replica};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 fn ok(args: &[&str]) -> (String, String) {
     let out = tg_bench(args);
@@ -85,6 +87,21 @@ fn rdma_bench_subcommands_emit_valid_json() {
         assert_eq!(r["tailguard_commit"]["count"], 40);
         assert_eq!(r["raw_read"]["count"], 40);
     }
+    for r in v["results"].as_array().unwrap() {
+        for op in ["tailguard_commit", "raw_write_read", "raw_read"] {
+            let s = &r[op];
+            let (mean, stdev) = (
+                s["mean_ns"].as_f64().unwrap(),
+                s["stdev_ns"].as_f64().unwrap(),
+            );
+            let (min, max) = (s["min_ns"].as_f64().unwrap(), s["max_ns"].as_f64().unwrap());
+            assert!(
+                min <= mean && mean <= max,
+                "{op}: mean outside min..max: {s}"
+            );
+            assert!(stdev >= 0.0 && stdev <= max - min, "{op}: {s}");
+        }
+    }
     valid_svg(
         &dir.join("latency.svg"),
         &[
@@ -96,6 +113,51 @@ fn rdma_bench_subcommands_emit_valid_json() {
         ],
     );
 
+    // perftest's spelling against a config naming a device that does not
+    // exist: the run works only if -d replaced it. `--json -`: stdout is
+    // the document alone, the table went to stderr.
+    let dev = rdma_device();
+    let yaml = std::fs::read_to_string(cfg).unwrap();
+    let bogus = yaml.replace(
+        &format!("device:\n  name: {dev}\n"),
+        "device:\n  name: tgnosuchdev9\n",
+    );
+    assert_ne!(bogus, yaml, "write_config's device line moved");
+    let bogus_cfg = dir.join("bogus-device.yaml");
+    std::fs::write(&bogus_cfg, bogus).unwrap();
+    let (doc, err) = ok(&[
+        "latency",
+        "-c",
+        bogus_cfg.to_str().unwrap(),
+        "-d",
+        &dev,
+        "-i",
+        "1",
+        "-s",
+        "64",
+        "-n",
+        "30",
+        "--warmup",
+        "3",
+        "--json",
+        "-",
+    ]);
+    let v: Value = serde_json::from_str(&doc)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{doc}"));
+    let errors = check(&tg_bench_schema(), &v);
+    assert!(errors.is_empty(), "--json -: {errors:#?}");
+    assert_eq!(v["environment"]["device"], json!(dev), "{v}");
+    assert_eq!(v["environment"]["device_port"], 1, "{v}");
+    assert_eq!(v["parameters"]["sizes"], json!([64]), "{v}");
+    assert_eq!(v["parameters"]["iterations"], 30, "{v}");
+    assert_eq!(v["results"][0]["tailguard_commit"]["count"], 30, "{v}");
+    assert!(
+        err.contains("tailguard commit µs"),
+        "table not on stderr: {err}"
+    );
+    assert!(err.contains("avg") && err.contains("stdev"), "{err}");
+    assert!(err.contains("     64 B |"), "{err}");
+
     // throughput: 2 thread counts x 2 batches, short points.
     let (table, _) = ok(&[
         "throughput",
@@ -105,7 +167,9 @@ fn rdma_bench_subcommands_emit_valid_json() {
         "1,2",
         "--batch",
         "1,4",
-        "--seconds",
+        "-s",
+        "64",
+        "-D",
         "0.3",
         "--json",
         &f("throughput.json"),
@@ -114,6 +178,8 @@ fn rdma_bench_subcommands_emit_valid_json() {
     ]);
     assert!(table.contains("raw WRITE bandwidth of the link"), "{table}");
     let v = valid_json(&dir.join("throughput.json"), "throughput");
+    assert_eq!(v["parameters"]["seconds"], 0.3, "-D is --seconds: {v}");
+    assert_eq!(v["parameters"]["size_bytes"], 64, "{v}");
     assert_eq!(v["results"]["points"].as_array().unwrap().len(), 4);
     assert!(v["results"]["points"]
         .as_array()

@@ -8,12 +8,13 @@ use common::schema::{check, tg_bench_schema};
 use serde_json::{json, Value};
 
 fn summary() -> Value {
-    json!({"count": 10, "min_ns": 1000, "p50_ns": 2000, "p90_ns": 3000, "p99_ns": 4000, "p999_ns": 5000, "max_ns": 6000})
+    json!({"count": 10, "min_ns": 1000, "p50_ns": 2000, "p90_ns": 3000, "p99_ns": 4000, "p999_ns": 5000, "max_ns": 6000,
+           "mean_ns": 2250.5, "stdev_ns": 812.25})
 }
 
 fn environment() -> Value {
     json!({
-        "tailguard_version": "0.1.0", "kernel": "6.1.0", "cpu": null, "cpus": 2, "device": "rxe0",
+        "tailguard_version": "0.1.0", "kernel": "6.1.0", "cpu": null, "cpus": 2, "device": "rxe0", "device_port": 1, "gid_index": null,
         "persistence": "apm", "commit": "Sync", "log_size_bytes": 1048576, "log_region": "File",
         "replicas": [{"name": "r0", "control": "127.0.0.1:7471"}],
     })
@@ -39,6 +40,10 @@ fn valid_documents_pass_and_broken_ones_are_caught() {
     let schema = tg_bench_schema();
     let l = latency();
     assert_eq!(check(&schema, &l), Vec::<String>::new());
+    // A GID index chosen with -x is an integer where the default is null.
+    let mut with_gid = l.clone();
+    with_gid["environment"]["gid_index"] = json!(3);
+    assert_eq!(check(&schema, &with_gid), Vec::<String>::new());
     let t = json!({
         "kind": "throughput", "environment": environment(),
         "parameters": {"threads": [1, 2], "batch": [1], "size_bytes": 64, "seconds": 0.5},
@@ -92,6 +97,45 @@ fn valid_documents_pass_and_broken_ones_are_caught() {
             Box::new(|v| v["results"][0]["cdf_us"]["raw_read"] = json!([[1.0]])),
         ),
         ("unknown kind", Box::new(|v| v["kind"] = json!("latencies"))),
+        (
+            "summary without its mean",
+            Box::new(|v| {
+                v["results"][0]["raw_read"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("mean_ns");
+            }),
+        ),
+        (
+            "summary without its standard deviation",
+            Box::new(|v| {
+                v["results"][0]["tailguard_commit"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("stdev_ns");
+            }),
+        ),
+        (
+            "negative standard deviation",
+            Box::new(|v| v["results"][0]["raw_write_read"]["stdev_ns"] = json!(-1.0)),
+        ),
+        (
+            "mean as a string",
+            Box::new(|v| v["results"][0]["tailguard_commit"]["mean_ns"] = json!("2.2 us")),
+        ),
+        (
+            "environment without its port",
+            Box::new(|v| {
+                v["environment"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("device_port");
+            }),
+        ),
+        (
+            "fractional GID index",
+            Box::new(|v| v["environment"]["gid_index"] = json!(1.5)),
+        ),
     ];
     for (what, breakit) in broken {
         let mut v = l.clone();
