@@ -244,6 +244,11 @@ enum Cmd {
         /// Payload seed.
         #[arg(long, value_name = "S", default_value_t = 1)]
         seed: u64,
+        /// After the last commit, keep the log open (replicating, its
+        /// `metrics-listen` endpoint answering) this many milliseconds
+        /// before the clean close: a last scrape sees the final figures.
+        #[arg(long, value_name = "MS", default_value_t = 0)]
+        hold_ms: u64,
     },
 }
 
@@ -417,6 +422,7 @@ fn run(cli: Cli) -> Result<(), String> {
             records,
             rate,
             seed,
+            hold_ms,
         } => {
             if !(1..=MAX_RECORDS).contains(&records) {
                 return Err(format!("--records must be 1..={MAX_RECORDS}"));
@@ -448,6 +454,10 @@ fn run(cli: Cli) -> Result<(), String> {
             let mut progress = Progress::new(!common.quiet);
             let done = load::run(&rl, records, rate, seed, &mut progress)?;
             progress.finish();
+            if hold_ms > 0 {
+                tracing::info!(hold_ms, metrics = ?rl.metrics_addr(), "load done: holding the log open");
+                std::thread::sleep(std::time::Duration::from_millis(hold_ms));
+            }
             sink.json(&json!({
                 "kind": "load", "environment": env,
                 "parameters": {"records": records, "rate": rate, "seed": seed},

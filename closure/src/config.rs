@@ -10,7 +10,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use fabric::config::{resolve_relative, Config, Foreign, Issues, Section, ValidatedConfig};
+use fabric::config::{
+    check_host_port, resolve_relative, Config, Foreign, Issues, Section, ValidatedConfig,
+};
 use fabric::replicated::Heartbeat;
 use fabric::wire::WriterName;
 use serde::Deserialize;
@@ -85,6 +87,11 @@ pub struct ClosureSection {
     /// queue pairs) but may scribble on its own local log. Default true.
     #[serde(default = "default_true")]
     pub kill_hung_host: bool,
+    /// Serve metrics (OpenMetrics, `GET /metrics`) and the daemon's live
+    /// status (`GET /status`, which `tg-closure status` asks) on this
+    /// `HOST:PORT`. Off when absent. Bind it to a management address.
+    #[serde(default)]
+    pub metrics_listen: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -129,6 +136,8 @@ pub struct ClosureSettings {
     pub realtime_priority: Option<u8>,
     /// SIGKILL a hung host before taking over.
     pub kill_hung_host: bool,
+    /// Where to serve `/metrics` and `/status`.
+    pub metrics_listen: Option<String>,
 }
 
 impl ClosureSettings {
@@ -173,6 +182,11 @@ impl Section for ClosureSection {
         }
         if self.key_file.as_os_str().is_empty() {
             v.push("closure.key-file", "must not be empty");
+        }
+        if let Some(m) = &self.metrics_listen {
+            if let Err(why) = check_host_port(m) {
+                v.push("closure.metrics-listen", why);
+            }
         }
         if self.cores.len() > MAX_CLOSURE_CORES {
             v.push(
@@ -253,6 +267,7 @@ impl Section for ClosureSection {
             restart: self.restart.clone(),
             realtime_priority: self.realtime_priority,
             kill_hung_host: self.kill_hung_host,
+            metrics_listen: self.metrics_listen.clone(),
         })
     }
 

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use crate::error::ClosureError;
 use crate::isolation;
 use crate::liveness::{Verdict, Watch};
+use crate::metrics::{ClosureMetrics, State};
 use crate::options::ClosureOptions;
 use crate::standby::Standby;
 use crate::takeover::{take_over, TakeoverReport};
@@ -37,6 +38,9 @@ pub struct Supervisor {
     notifier: Notifier,
     watchdog: Watchdog,
     ready: bool,
+    /// What `/metrics` and `/status` show.
+    pub metrics: ClosureMetrics,
+    endpoint: Option<tg_ops::metrics::Endpoint>,
 }
 
 impl Supervisor {
@@ -49,7 +53,29 @@ impl Supervisor {
             watchdog: Watchdog::from_env(notifier.clone()),
             notifier,
             ready: false,
+            metrics: ClosureMetrics::default(),
+            endpoint: None,
         }
+    }
+
+    /// Serves `/metrics` and `/status` on `listen`.
+    ///
+    /// # Errors
+    /// The bind's.
+    pub fn serve_metrics(&mut self, listen: &str) -> std::io::Result<std::net::SocketAddr> {
+        let status: tg_ops::metrics::Page = {
+            let m = self.metrics.clone();
+            Box::new(move || ("application/json", format!("{}\n", m.status())))
+        };
+        let ep = tg_ops::metrics::Endpoint::serve(
+            listen,
+            self.metrics.registry(),
+            Box::new(|| {}),
+            vec![("/status", status)],
+        )?;
+        let addr = ep.local_addr();
+        self.endpoint = Some(ep);
+        Ok(addr)
     }
 
     /// No signals, no service manager (a bench, an embedding).
@@ -60,6 +86,8 @@ impl Supervisor {
             notifier: Notifier::none(),
             watchdog: Watchdog::every(Notifier::none(), None),
             ready: false,
+            metrics: ClosureMetrics::default(),
+            endpoint: None,
         }
     }
 
@@ -149,6 +177,7 @@ pub fn serve(
             Outcome::StoodDown(v) => tracing::info!(verdict = ?v, "re-arming for the next host"),
             Outcome::Stopped => return Ok(()),
         }
+        sup.metrics.set_state(State::WaitingForHost);
         sup.status(false, "not armed: waiting for the next host");
     }
 }
@@ -218,6 +247,13 @@ pub fn cycle(
             "oom_protected": iso.oom_protected,
         }),
     );
+    sup.metrics.armed_on(watch.pid(), standby.identity.epoch);
+    sup.metrics.kept_alive(
+        standby
+            .links
+            .iter()
+            .map(|l| (l.spec.name.as_str(), l.conn.is_some())),
+    );
     sup.status(
         true,
         &format!(
@@ -240,6 +276,7 @@ pub fn cycle(
                 host_pid = watch.pid(),
                 "stopping (SIGTERM): standing down without a takeover; the host runs on unarmed"
             );
+            sup.metrics.set_state(State::Stopped);
             sup.status(false, "stopping: stood down, host unarmed");
             emit(
                 "stood-down",
@@ -250,21 +287,31 @@ pub fn cycle(
         control.closure_tick();
         if Instant::now() >= next_keepalive {
             standby.keepalive(opts);
+            sup.metrics.kept_alive(
+                standby
+                    .links
+                    .iter()
+                    .map(|l| (l.spec.name.as_str(), l.conn.is_some())),
+            );
             next_keepalive = Instant::now() + opts.keepalive;
         }
     };
     let detected = Instant::now();
     match verdict {
         Verdict::Died | Verdict::Hung { .. } => {
+            sup.metrics.set_state(State::TakingOver);
             tracing::warn!(host_pid = watch.pid(), ?verdict, "host failed: taking over");
             let killed =
                 matches!(verdict, Verdict::Hung { .. }) && opts.kill_hung_host && kill_hung(&watch);
             let mut report = take_over(&mut standby, opts, verdict, watch.pid(), detected)?;
             report.host_killed = killed;
+            sup.metrics.took_over(&report);
+            sup.metrics.set_state(State::WaitingForHost);
             emit("takeover", &report.to_json());
             Ok(Outcome::TookOver(report))
         }
         v => {
+            sup.metrics.set_state(State::WaitingForHost);
             tracing::info!(host_pid = watch.pid(), verdict = ?v, "standing down: nothing to take over");
             emit(
                 "stood-down",

@@ -21,8 +21,10 @@ pub mod daemon;
 pub mod error;
 pub mod isolation;
 pub mod liveness;
+pub mod metrics;
 pub mod options;
 pub mod standby;
+pub mod status;
 // The crate's only unsafe code: the system calls.
 #[allow(unsafe_code)]
 mod sys;

@@ -44,6 +44,42 @@ enum Cmd {
         #[arg(long)]
         once: bool,
     },
+    /// Whether takeover is armed for this node's host, and if not, why:
+    /// from the host's log (no daemon or device needed) and, with
+    /// `closure.metrics-listen`, from the daemon (keep-alive per replica,
+    /// last takeover). Exit 0 when armed, 3 when not.
+    Status {
+        /// The node's config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// One JSON object on stdout instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Not armed (`tg-closure status`): distinct from a failure (1).
+const NOT_ARMED: u8 = 3;
+
+fn status(config: &std::path::Path, json: bool) -> ExitCode {
+    match closure::status::read(config) {
+        Ok(st) => {
+            if json {
+                println!("{}", st.to_json());
+            } else {
+                print!("{}", st.to_text());
+            }
+            if st.armed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(NOT_ARMED)
+            }
+        }
+        Err(e) => {
+            eprintln!("tg-closure: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -52,11 +88,14 @@ fn main() -> ExitCode {
         eprintln!("tg-closure: {e}");
         return ExitCode::from(2);
     }
-    let Cmd::Run {
-        config,
-        wait_host_ms,
-        once,
-    } = cli.cmd;
+    let (config, wait_host_ms, once) = match cli.cmd {
+        Cmd::Run {
+            config,
+            wait_host_ms,
+            once,
+        } => (config, wait_host_ms, once),
+        Cmd::Status { config, json } => return status(&config, json),
+    };
     let opts = match ClosureOptions::from_file(&config) {
         Ok(o) => o,
         Err(e) => {
@@ -72,6 +111,12 @@ fn main() -> ExitCode {
         }
     };
     let mut sup = Supervisor::from_env(signals);
+    if let Some(listen) = &opts.metrics_listen {
+        if let Err(e) = sup.serve_metrics(listen) {
+            eprintln!("tg-closure: closure.metrics-listen: {e}");
+            return ExitCode::from(1);
+        }
+    }
     let wait = Duration::from_millis(wait_host_ms);
     let result = if once {
         match daemon::run(&opts, wait, &mut sup) {

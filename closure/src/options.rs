@@ -42,6 +42,8 @@ pub struct ClosureOptions {
     pub realtime_priority: Option<u8>,
     /// SIGKILL a hung host before taking over.
     pub kill_hung_host: bool,
+    /// Where to serve `/metrics` and `/status` (`closure.metrics-listen`).
+    pub metrics_listen: Option<String>,
 }
 
 impl ClosureOptions {
@@ -103,6 +105,7 @@ impl ClosureOptions {
             restart: c.restart.clone(),
             realtime_priority: c.realtime_priority,
             kill_hung_host: c.kill_hung_host,
+            metrics_listen: c.metrics_listen.clone(),
         })
     }
 }

@@ -219,3 +219,16 @@ fn relative_key_file_is_resolved_against_the_config() {
     assert_eq!(c.key_file, dir.join("closure.key"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn metrics_listen_is_off_by_default_and_checked() {
+    assert_eq!(section(BASE).metrics_listen, None);
+    let y = format!("{BASE}  metrics-listen: 127.0.0.1:9472\n");
+    assert_eq!(
+        section(&y).metrics_listen.as_deref(),
+        Some("127.0.0.1:9472")
+    );
+    let bad = format!("{BASE}  metrics-listen: nowhere\n");
+    let e = HostConfig::from_yaml_str(&bad).unwrap_err().to_string();
+    assert!(e.contains("closure.metrics-listen"), "{e}");
+}

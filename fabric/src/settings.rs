@@ -169,6 +169,7 @@ pub fn replication_options<R: Section, C: Section>(
         backoff_min: defaults::BACKOFF_MIN,
         backoff_max: defaults::BACKOFF_MAX,
         heartbeat,
+        metrics_listen: cfg.metrics_listen.clone(),
     })
 }
 

@@ -320,6 +320,17 @@ fn control_timeout_bounds() {
 }
 
 #[test]
+fn metrics_listen_is_off_by_default_and_must_be_host_port() {
+    assert_eq!(load(BASE).unwrap().metrics_listen, None);
+    let on = load(&format!("{BASE}metrics-listen: 127.0.0.1:9464\n")).unwrap();
+    assert_eq!(on.metrics_listen.as_deref(), Some("127.0.0.1:9464"));
+    let e = load(&format!("{BASE}metrics-listen: 9464\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("metrics-listen"), "{e}");
+}
+
+#[test]
 fn foreign_sections_are_left_to_their_owners() {
     // A writer does not judge the replica's or the closure's settings (their
     // crates do, when tg-replica or tg-closure reads the file) ...

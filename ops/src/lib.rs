@@ -5,5 +5,6 @@
 //! tells systemd ([`systemd`]).
 
 pub mod logging;
+pub mod metrics;
 pub mod signals;
 pub mod systemd;

@@ -50,6 +50,12 @@ pub struct ReplicaSection {
     /// Default 30000; 1000..=3600000.
     #[serde(default = "default_idle_session_ms")]
     pub idle_session_ms: u64,
+    /// Serve metrics (OpenMetrics, `GET /metrics`) and the daemon's live
+    /// status (`GET /status`: connected writers and their epochs) on this
+    /// `HOST:PORT`; `tg-replica status` asks it. Off when absent. Anyone
+    /// who can reach it can read both: bind it to a management address.
+    #[serde(default)]
+    pub metrics_listen: Option<String>,
 }
 
 fn default_idle_session_ms() -> u64 {
@@ -64,6 +70,16 @@ impl Section for ReplicaSection {
         let before = v.len();
         if let Err(why) = check_host_port(&self.listen) {
             v.push("replica.listen", why);
+        }
+        if let Some(m) = &self.metrics_listen {
+            if let Err(why) = check_host_port(m) {
+                v.push("replica.metrics-listen", why);
+            } else if *m == self.listen {
+                v.push(
+                    "replica.metrics-listen",
+                    "must differ from replica.listen (the control port)",
+                );
+            }
         }
         if self.region.as_os_str().is_empty() {
             v.push("replica.region", "must not be empty");

@@ -129,6 +129,11 @@ impl<W: Fence, K> Fencing<W, K> {
         self.writers.len()
     }
 
+    /// Every admitted writer, in admission order: its id, epoch and hold.
+    pub fn admitted(&self) -> impl Iterator<Item = (u64, u64, &W)> {
+        self.writers.iter().map(|w| (w.id, w.epoch, &w.writer))
+    }
+
     /// Decides whether a writer of log `uuid` at `epoch` may be admitted
     /// now, and what that takes.
     ///

@@ -140,8 +140,10 @@ fn status(s: &Settings, json: bool) -> Result<(), String> {
     } else {
         (None, start, start, 0, None)
     };
+    let live = live_status(s);
     if json {
         let v = serde_json::json!({
+            "daemon": live.as_json(),
             "region": s.region,
             "log_uuid": uuid.map(|u| replica::hex::encode(&u)),
             "epoch": ep.epoch,
@@ -173,6 +175,7 @@ fn status(s: &Settings, json: bool) -> Result<(), String> {
         println!("durable tail  {} (next LSN {})", durable.pos, durable.lsn.0);
         println!("head          {}", head.pos);
         println!("records       {records} in the ring from the head");
+        live.print();
         if let Some(d) = damage {
             println!(
                 "damaged       {d}; tg-replica reports durable tail {} and the writer re-ships \
@@ -182,6 +185,77 @@ fn status(s: &Settings, json: bool) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// What the running daemon says (`GET /status` on `replica.metrics-listen`).
+enum Live {
+    /// No `replica.metrics-listen`: the daemon cannot be asked.
+    NotAsked,
+    /// Nothing answered there.
+    NotRunning { addr: String, why: String },
+    /// Its answer.
+    Running(serde_json::Value),
+}
+
+impl Live {
+    fn as_json(&self) -> serde_json::Value {
+        match self {
+            Live::NotAsked => serde_json::Value::Null,
+            Live::NotRunning { addr, why } => {
+                serde_json::json!({ "running": false, "metrics_listen": addr, "error": why })
+            }
+            Live::Running(v) => {
+                let mut v = v.clone();
+                v["running"] = true.into();
+                v
+            }
+        }
+    }
+
+    fn print(&self) {
+        match self {
+            Live::NotAsked => println!(
+                "daemon        not asked (set replica.metrics-listen to see connected writers)"
+            ),
+            Live::NotRunning { addr, why } => {
+                println!("daemon        not running (nothing answers on {addr}: {why})");
+            }
+            Live::Running(v) => {
+                println!("daemon        running, pid {}", v["pid"]);
+                let writers = v["writers"].as_array().map_or(&[][..], Vec::as_slice);
+                if writers.is_empty() {
+                    println!("writers       none connected");
+                }
+                for w in writers {
+                    println!(
+                        "writer        {} at epoch {} (session {})",
+                        w["name"].as_str().unwrap_or("?"),
+                        w["epoch"],
+                        w["session"]
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Asks the daemon for its live status (bounded: 2 s).
+fn live_status(s: &Settings) -> Live {
+    let Some(addr) = &s.metrics_listen else {
+        return Live::NotAsked;
+    };
+    let answer = tg_ops::metrics::fetch(addr, "/status", std::time::Duration::from_secs(2))
+        .and_then(|body| {
+            serde_json::from_str::<serde_json::Value>(&body)
+                .map_err(|e| format!("not a tg-replica status answer: {e}"))
+        });
+    match answer {
+        Ok(v) => Live::Running(v),
+        Err(why) => Live::NotRunning {
+            addr: addr.clone(),
+            why,
+        },
+    }
 }
 
 fn promote(s: &Settings, force: bool) -> Result<(), String> {
@@ -226,7 +300,7 @@ fn serve(config: &PathBuf, s: Settings) -> Result<(), String> {
     let apm = s.persistence == fabric::wire::PersistenceMode::Apm;
     let r = Replica::bind(s).map_err(|e| e.to_string())?;
     let addr = r.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(%addr, "tg-replica serving");
+    tracing::info!(%addr, metrics = ?r.metrics_addr(), "tg-replica serving");
     if apm {
         tracing::warn!(
             "persistence: apm: a writer's RDMA READ proves its data was placed in this \

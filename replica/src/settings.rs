@@ -42,6 +42,8 @@ pub struct Settings {
     pub idle_session: Duration,
     /// Replay poll interval when idle.
     pub replay_idle: Duration,
+    /// Where to serve `/metrics` and `/status` (`replica.metrics-listen`).
+    pub metrics_listen: Option<String>,
 }
 
 impl Settings {
@@ -70,6 +72,7 @@ impl Settings {
             max_sessions: 16,
             idle_session: Duration::from_millis(r.idle_session_ms),
             replay_idle: Duration::from_millis(1),
+            metrics_listen: r.metrics_listen.clone(),
         })
     }
 }

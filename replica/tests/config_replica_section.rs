@@ -128,3 +128,30 @@ fn relative_paths_are_resolved_against_the_config() {
     assert_eq!(r.region, std::path::PathBuf::from("/dev/dax0.0"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn metrics_listen_is_off_by_default_checked_and_apart_from_the_control_port() {
+    let c = ReplicaConfig::from_yaml_str(REPLICA).unwrap();
+    assert_eq!(c.replica().unwrap().metrics_listen, None);
+    let on = format!("{REPLICA}  metrics-listen: 127.0.0.1:9471\n");
+    let c = ReplicaConfig::from_yaml_str(&on).unwrap();
+    assert_eq!(
+        c.replica().unwrap().metrics_listen.as_deref(),
+        Some("127.0.0.1:9471")
+    );
+    let bad = format!("{REPLICA}  metrics-listen: 0.0.0.0:0\n");
+    match ReplicaConfig::from_yaml_str(&bad) {
+        Err(ConfigError::Invalid { errors, .. }) => assert!(
+            errors
+                .0
+                .iter()
+                .any(|m| m.to_string().starts_with("replica.metrics-listen:")),
+            "{errors:?}"
+        ),
+        other => panic!("port 0 accepted: {other:?}"),
+    }
+    expect_issue(
+        &format!("{REPLICA}  metrics-listen: 0.0.0.0:7471\n"),
+        "replica.metrics-listen: must differ from replica.listen (the control port)",
+    );
+}

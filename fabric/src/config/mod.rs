@@ -88,6 +88,13 @@ pub struct Config<R = Foreign, C = Foreign> {
     /// in milliseconds. Default 5000; bounds 100..=600000.
     #[serde(default = "default_control_timeout_ms")]
     pub control_timeout_ms: u64,
+    /// Serve the writer's metrics (OpenMetrics, `GET /metrics`: commit
+    /// latency, commits, ships, bytes shipped, reconnects, lag per
+    /// replica) on this `HOST:PORT` from the process that opens the log
+    /// (`ReplicatedLog::open`). Off when absent; commits then read no
+    /// clock for it.
+    #[serde(default)]
+    pub metrics_listen: Option<String>,
     /// The replicas this node mirrors its log to (writer side). Default
     /// empty; at most [`MAX_REPLICAS`].
     #[serde(default)]

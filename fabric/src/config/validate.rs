@@ -161,6 +161,11 @@ impl<R: Section, C: Section> Config<R, C> {
         let device = self.device.check(&mut v);
         let qp = self.qp.check(device, &mut v);
         v.range("control-timeout-ms", self.control_timeout_ms, 100, 600_000);
+        if let Some(m) = &self.metrics_listen {
+            if let Err(why) = check_host_port(m) {
+                v.push("metrics-listen", why);
+            }
+        }
         self.commit.check(self.replicas.len(), &mut v);
         check_replicas(&self.replicas, &mut v);
         let closure = self

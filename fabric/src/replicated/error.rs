@@ -175,6 +175,8 @@ pub enum OpenError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The metrics listener (`metrics-listen`) could not be bound.
+    Metrics(std::io::Error),
 }
 
 impl fmt::Display for OpenError {
@@ -191,6 +193,10 @@ impl fmt::Display for OpenError {
             OpenError::NewEpoch(e) => write!(
                 f,
                 "the log is sealed and a new epoch could not be started: {e}"
+            ),
+            OpenError::Metrics(e) => write!(
+                f,
+                "metrics-listen: {e} (choose a free port, or remove metrics-listen)"
             ),
         }
     }

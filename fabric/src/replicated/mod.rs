@@ -32,6 +32,7 @@
 mod closure_watch;
 mod error;
 pub mod manager;
+mod metrics;
 mod options;
 mod quorum;
 mod shipper;
@@ -72,6 +73,7 @@ struct Inner<T: Transport> {
     manager: Manager,
     stop: AtomicBool,
     readiness: Mutex<TakeoverReadiness>,
+    counters: metrics::CommitCounters,
 }
 
 impl<T: Transport> Inner<T> {
@@ -93,6 +95,8 @@ impl<T: Transport> Inner<T> {
 pub struct ReplicatedLog<T: Transport = Rdma> {
     inner: Arc<Inner<T>>,
     threads: Vec<JoinHandle<()>>,
+    /// `/metrics`, when `metrics-listen` is set.
+    metrics: Option<tg_ops::metrics::Endpoint>,
 }
 
 impl<T: Transport> fmt::Debug for ReplicatedLog<T> {
@@ -231,7 +235,20 @@ impl<T: Transport> ReplicatedLog<T> {
             } else {
                 TakeoverReadiness::NotConfigured
             }),
+            counters: metrics::CommitCounters::new(opts.metrics_listen.is_some()),
         });
+        let metrics = match &opts.metrics_listen {
+            Some(listen) => Some(
+                tg_ops::metrics::Endpoint::serve(
+                    listen,
+                    metrics::registry(Arc::downgrade(&inner)),
+                    Box::new(|| {}),
+                    Vec::new(),
+                )
+                .map_err(OpenError::Metrics)?,
+            ),
+            None => None,
+        };
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
                 .name(name.into())
@@ -255,7 +272,11 @@ impl<T: Transport> ReplicatedLog<T> {
                 Box::new(move || i.heartbeat_loop(hb)),
             )?);
         }
-        Ok(ReplicatedLog { inner, threads })
+        Ok(ReplicatedLog {
+            inner,
+            threads,
+            metrics,
+        })
     }
 
     /// The local log.
@@ -303,6 +324,41 @@ impl<T: Transport> ReplicatedLog<T> {
     /// [`CommitError`]; a failed commit loses nothing locally and may be
     /// retried.
     pub fn commit(&self, lsn: Lsn) -> Result<Cursor, CommitError> {
+        let c = &self.inner.counters;
+        let start = c
+            .latency
+            .as_ref()
+            .map(|_| self.inner.transport.clock().now());
+        let r = self.commit_untimed(lsn);
+        match (&r, &c.latency, start) {
+            (Ok(_), Some(h), Some(t0)) => {
+                h.observe(
+                    self.inner
+                        .transport
+                        .clock()
+                        .now()
+                        .saturating_duration_since(t0),
+                );
+                c.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            (Ok(_), _, _) => {
+                c.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            (Err(_), _, _) => {
+                c.failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        r
+    }
+
+    /// Where the writer's `/metrics` is served (`metrics-listen`), if it is.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics
+            .as_ref()
+            .map(tg_ops::metrics::Endpoint::local_addr)
+    }
+
+    fn commit_untimed(&self, lsn: Lsn) -> Result<Cursor, CommitError> {
         let persisted = self
             .inner
             .log

@@ -59,6 +59,9 @@ pub struct ReplicationOptions {
     /// whether takeover is armed ([`ReplicatedLog::takeover`]). `None`: no
     /// heartbeat (a closure then judges the host by its pid only).
     pub heartbeat: Option<Heartbeat>,
+    /// Serve the writer's metrics on this `HOST:PORT` (config
+    /// `metrics-listen`); `None`: off, and commits read no clock for them.
+    pub metrics_listen: Option<String>,
 }
 
 /// How to reach and authenticate to one replica.

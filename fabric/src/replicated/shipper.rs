@@ -60,6 +60,8 @@ pub(crate) struct Shipper<T: Transport> {
     /// be reclaimed up to here.
     pub(crate) status_head: AtomicU64,
     pub(crate) ships: AtomicU64,
+    /// Log bytes posted (the ranges of the ships).
+    pub(crate) shipped_bytes: AtomicU64,
     pub(crate) connects: AtomicU64,
     /// Connection attempts that failed (the manager's).
     pub(crate) failed_connects: AtomicU64,
@@ -88,6 +90,7 @@ impl<T: Transport> Shipper<T> {
             polled: AtomicBool::new(false),
             status_head: AtomicU64::new(0),
             ships: AtomicU64::new(0),
+            shipped_bytes: AtomicU64::new(0),
             connects: AtomicU64::new(0),
             failed_connects: AtomicU64::new(0),
         }
@@ -136,6 +139,8 @@ impl<T: Transport> Shipper<T> {
             mirror.reap().and_then(|d| {
                 if d < target && mirror.posted() < target && mirror.can_post() {
                     self.ships.fetch_add(1, Ordering::Relaxed);
+                    self.shipped_bytes
+                        .fetch_add(ship_to.saturating_sub(mirror.posted()), Ordering::Relaxed);
                     mirror.post(ship_to)?;
                 }
                 Ok(mirror.durable())
@@ -143,6 +148,8 @@ impl<T: Transport> Shipper<T> {
         } else {
             if ship_to > mirror.posted() {
                 self.ships.fetch_add(1, Ordering::Relaxed);
+                self.shipped_bytes
+                    .fetch_add(ship_to - mirror.posted(), Ordering::Relaxed);
             }
             mirror.ship(ship_to)
         };

@@ -282,6 +282,9 @@ pub struct Shared {
     pub progress: Mutex<Option<Progress>>,
     /// Signalled whenever the cursor moves.
     pub moved: Condvar,
+    /// Unix time in milliseconds at which a round last applied records
+    /// (0: none since start).
+    pub applied_at_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -488,6 +491,12 @@ pub fn run(
             }
         }
         drop(g);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        shared
+            .applied_at_ms
+            .store(now, std::sync::atomic::Ordering::Relaxed);
         shared.moved.notify_all();
         tracing::debug!(
             records = applied,

@@ -436,6 +436,7 @@ fn a_stopped_replay_thread_drains_what_arrived_before_it_returns() {
     let shared = std::sync::Arc::new(Shared {
         progress: Mutex::new(Some(at_head(&f))),
         moved: std::sync::Condvar::new(),
+        applied_at_ms: std::sync::atomic::AtomicU64::new(0),
     });
     let stop = std::sync::atomic::AtomicBool::new(true);
     run(&f.path, &shared, Duration::from_millis(1), &stop);
@@ -449,5 +450,12 @@ fn a_stopped_replay_thread_drains_what_arrived_before_it_returns() {
     assert_eq!(
         recorded, f.tail,
         "the drained tail was not recorded in the control block"
+    );
+    assert!(
+        shared
+            .applied_at_ms
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0,
+        "the round that applied records did not stamp its time"
     );
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use fabric::gpspm::GpspmResponder;
 use fabric::replicated::RegionMemory;
 use fabric::verbs::{Access, MemoryRegion, PreparedQp, QueuePair, VerbsError};
-use fabric::wire::handshake::{Authenticated, ReplicaExpectation};
+use fabric::wire::handshake::{Authenticated, HandshakeError, ReplicaExpectation};
 use fabric::wire::{Channel, PersistenceMode, RejectCode};
 use logcore::{CreateOptions, Log, Region, RegionKind};
 
@@ -38,6 +38,13 @@ pub(super) struct Writer {
     epoch: u64,
     qp: Arc<Mutex<WriterQp>>,
     stop: Arc<AtomicBool>,
+}
+
+impl Writer {
+    /// The writer's name.
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
 }
 
 impl Fence for Writer {
@@ -143,17 +150,15 @@ impl Inner {
     pub(super) fn admit(
         &self,
         auth: Authenticated<Paced>,
-    ) -> Result<(u64, String, Channel<Paced>), String> {
+    ) -> Result<(u64, String, Channel<Paced>), HandshakeError> {
         let mut a = lock(&self.admission);
         let hello = auth.hello().clone();
         let name = hello.writer.to_string();
         if self.stopping.load(Ordering::Relaxed) {
-            return Err(auth
-                .reject(
-                    RejectCode::Internal,
-                    "replica shutting down (SIGTERM): reconnect when it is back",
-                )
-                .to_string());
+            return Err(auth.reject(
+                RejectCode::Internal,
+                "replica shutting down (SIGTERM): reconnect when it is back",
+            ));
         }
         if a.writers() >= self.s.max_sessions {
             let why = format!(
@@ -161,16 +166,16 @@ impl Inner {
                  when a writer's session ends",
                 a.writers()
             );
-            return Err(auth.reject(RejectCode::Internal, why).to_string());
+            return Err(auth.reject(RejectCode::Internal, why));
         }
         // The handshake checked a snapshot: decide again under the lock.
         let plan = match a.plan(hello.epoch, hello.log_uuid) {
             Ok(p) => p,
-            Err(refusal) => return Err(auth.refuse(refusal).to_string()),
+            Err(refusal) => return Err(auth.refuse(refusal)),
         };
         let epoch32 = u32::try_from(hello.epoch).unwrap_or(u32::MAX);
         let fail = |auth: Authenticated<Paced>, e: AdmitError| {
-            auth.reject(RejectCode::Internal, e.to_string()).to_string()
+            auth.reject(RejectCode::Internal, e.to_string())
         };
         if plan.format {
             if let Err(e) = self.format_region(hello.log_uuid, epoch32) {
@@ -204,31 +209,21 @@ impl Inner {
             Err(e) => return Err(fail(auth, AdmitError::Verbs(e))),
         };
         let durable = self.replay.get().map_or(0, |p| p.cursor.pos);
-        let connecting = auth
-            .accept(endpoint, mr.remote(), durable)
-            .map_err(|e| e.to_string())?;
+        let connecting = auth.accept(endpoint, mr.remote(), durable)?;
         let qp = match prepared.connect(connecting.writer_endpoint(), Access::REPLICA) {
             Ok(q) => q,
-            Err(e) => {
-                return Err(connecting
-                    .reject(RejectCode::Internal, e.to_string())
-                    .to_string())
-            }
+            Err(e) => return Err(connecting.reject(RejectCode::Internal, e.to_string())),
         };
         let stop = Arc::new(AtomicBool::new(false));
         let wqp = match self.s.persistence {
             PersistenceMode::Apm => WriterQp::Passive(qp),
             PersistenceMode::Gpspm => match GpspmResponder::new(qp, &self.pd) {
                 Ok(r) => WriterQp::Gpspm(r),
-                Err(e) => {
-                    return Err(connecting
-                        .reject(RejectCode::Internal, e.to_string())
-                        .to_string())
-                }
+                Err(e) => return Err(connecting.reject(RejectCode::Internal, e.to_string())),
             },
         };
         let wqp = Arc::new(Mutex::new(wqp));
-        let admitted = connecting.ready().map_err(|e| e.to_string())?;
+        let admitted = connecting.ready()?;
         if self.s.persistence == PersistenceMode::Gpspm {
             let (wqp, stop, mr, geometry) = (
                 Arc::clone(&wqp),

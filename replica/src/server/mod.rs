@@ -11,6 +11,7 @@
 //! - `paced.rs`: a deadline per message, not per read, on a connection.
 //! - `pending.rs`: the bound on handshakes in progress.
 //! - `throttle.rs`: one log line per second for what a peer can repeat.
+//! - `metrics.rs`: `/metrics` and `/status` (`replica.metrics-listen`).
 //!
 //! Admission is serialised: a writer with a newer epoch is recorded in the
 //! epoch file, every queue pair of an older epoch is moved to the error
@@ -20,6 +21,7 @@
 
 mod admission;
 mod gpspm;
+mod metrics;
 mod paced;
 mod pending;
 mod region;
@@ -64,6 +66,8 @@ pub enum ServeError {
     },
     /// The device.
     Verbs(VerbsError),
+    /// The metrics address.
+    Metrics(std::io::Error),
     /// The listen address.
     Listen {
         /// The address.
@@ -79,6 +83,7 @@ impl fmt::Display for ServeError {
             ServeError::Epoch(e) => write!(f, "{e}"),
             ServeError::Region { path, reason } => write!(f, "region {}: {reason}", path.display()),
             ServeError::Verbs(e) => write!(f, "{e}"),
+            ServeError::Metrics(e) => write!(f, "replica.metrics-listen: {e}"),
             ServeError::Listen { address, source } => {
                 write!(f, "cannot listen on {address}: {source}")
             }
@@ -103,6 +108,7 @@ struct Inner {
     allow: RwLock<Arc<AllowList>>,
     /// Set when the daemon stops: no admission from then on.
     stopping: AtomicBool,
+    metrics: metrics::Metrics,
     /// Log lines a peer can cause at will: a failed handshake, and a
     /// handshake closed to make room.
     quiet_failed: Throttle,
@@ -169,6 +175,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct Replica {
     inner: Arc<Inner>,
     listener: TcpListener,
+    metrics: Option<tg_ops::metrics::Endpoint>,
 }
 
 impl fmt::Debug for Replica {
@@ -203,6 +210,7 @@ impl Replica {
         let replay = Arc::new(replay::Shared {
             progress: Mutex::new(Some(progress.unwrap_or_else(|| Progress::fresh(admitted)))),
             moved: std::sync::Condvar::new(),
+            applied_at_ms: std::sync::atomic::AtomicU64::new(0),
         });
         let inner = Arc::new(Inner {
             admission: Mutex::new(Admission::new(ep)),
@@ -213,6 +221,7 @@ impl Replica {
             pending: Mutex::new(Pending::new(MAX_HANDSHAKES, MAX_HANDSHAKES_PER_PEER)),
             open: Mutex::new(Vec::new()),
             stopping: AtomicBool::new(false),
+            metrics: metrics::Metrics::default(),
             quiet_failed: Throttle::new(QUIET),
             quiet_evicted: Throttle::new(QUIET),
         });
@@ -226,7 +235,23 @@ impl Replica {
             })?;
             lock(&inner.admission).keyed(mr);
         }
-        Ok(Replica { inner, listener })
+        let metrics = match &inner.s.metrics_listen {
+            Some(addr) => Some(inner.serve_metrics(addr).map_err(ServeError::Metrics)?),
+            None => None,
+        };
+        Ok(Replica {
+            inner,
+            listener,
+            metrics,
+        })
+    }
+
+    /// Where `/metrics` and `/status` are served, if they are.
+    #[must_use]
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .map(tg_ops::metrics::Endpoint::local_addr)
     }
 
     /// The bound control address.
@@ -318,9 +343,10 @@ impl Replica {
             match inner.session(stream, hid) {
                 Ok(()) => {}
                 Err(_) if inner.stopping.load(Ordering::Relaxed) => {}
-                Err(Ended::Handshake(e)) => {
+                Err(Ended::Handshake { reason, message }) => {
+                    inner.metrics.refused(reason);
                     if let Some(held) = inner.quiet_failed.pass(Instant::now()) {
-                        tracing::warn!(?peer, error = %e, held_back = held, "control connection refused");
+                        tracing::warn!(?peer, error = %message, reason, held_back = held, "control connection refused");
                     }
                 }
                 Err(Ended::Session(e)) => {
@@ -332,6 +358,71 @@ impl Replica {
 }
 
 impl Inner {
+    /// Starts the `/metrics` and `/status` listener on `addr`.
+    fn serve_metrics(self: &Arc<Self>, addr: &str) -> std::io::Result<tg_ops::metrics::Endpoint> {
+        let refresh = {
+            let inner = Arc::clone(self);
+            Box::new(move || inner.refresh_metrics())
+        };
+        let status: tg_ops::metrics::Page = {
+            let inner = Arc::clone(self);
+            Box::new(move || ("application/json", format!("{}\n", inner.live_status())))
+        };
+        tg_ops::metrics::Endpoint::serve(
+            addr,
+            self.metrics.registry(),
+            refresh,
+            vec![("/status", status)],
+        )
+    }
+
+    /// Sets the gauges from the daemon's state.
+    fn refresh_metrics(&self) {
+        let m = &self.metrics;
+        let (record, sessions) = {
+            let a = lock(&self.admission);
+            (a.record(), a.writers())
+        };
+        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        if let Some(p) = self.replay.get() {
+            m.durable_tail.set(gauge(p.cursor.pos));
+            m.head.set(gauge(p.head.pos));
+            m.applied_lsn.set(gauge(p.digest.last_lsn));
+        }
+        m.epoch.set(gauge(record.epoch));
+        m.sealed.set(i64::from(record.sealed));
+        m.sessions.set(gauge(sessions as u64));
+        m.handshakes.set(gauge(lock(&self.pending).count() as u64));
+        #[allow(clippy::cast_precision_loss)]
+        let at = self.replay.applied_at_ms.load(Ordering::Relaxed) as f64 / 1000.0;
+        m.last_applied.set(at);
+    }
+
+    /// `GET /status`: the daemon's live view, for `tg-replica status`.
+    fn live_status(&self) -> serde_json::Value {
+        let (record, writers) = {
+            let a = lock(&self.admission);
+            let w: Vec<serde_json::Value> = a
+                .admitted()
+                .map(|(id, epoch, w)| serde_json::json!({ "name": w.name(), "epoch": epoch, "session": id }))
+                .collect();
+            (a.record(), w)
+        };
+        let p = self.replay.get();
+        serde_json::json!({
+            "pid": std::process::id(),
+            "listen": self.s.listen,
+            "epoch": record.epoch,
+            "sealed": record.sealed,
+            "durable_tail": p.map_or(0, |p| p.cursor.pos),
+            "head": p.map_or(0, |p| p.head.pos),
+            "applied_lsn": p.map_or(0, |p| p.digest.last_lsn),
+            "writers": writers,
+            "handshakes_in_progress": lock(&self.pending).count(),
+            "stopping": self.stopping.load(Ordering::Relaxed),
+        })
+    }
+
     /// SIGHUP: rereads the allow-list and its keys. A list that does not
     /// load changes nothing. Sessions of writers still listed go on (they
     /// proved their key when they connected; a rotated key is asked for

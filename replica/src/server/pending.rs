@@ -110,8 +110,7 @@ impl<T> Pending<T> {
     }
 
     /// How many are in progress.
-    #[cfg(test)]
-    pub(super) fn len(&self) -> usize {
+    pub(super) fn count(&self) -> usize {
         self.open.len()
     }
 }
@@ -137,23 +136,23 @@ mod tests {
                 id
             })
             .collect();
-        assert_eq!(p.len(), 3);
+        assert_eq!(p.count(), 3);
         let (fourth, ev) = p.enter(3, ip(3), t0 + Duration::from_millis(10));
         let ev = ev.expect("the bound is reached: the oldest goes");
         assert_eq!((ev.handle, ev.peer), (0, ip(0)));
         assert_eq!(ev.age, Duration::from_millis(10));
-        assert_eq!(p.len(), 3);
+        assert_eq!(p.count(), 3);
         // The evicted one leaving later changes nothing; the others leave.
         p.leave(ids[0]);
-        assert_eq!(p.len(), 3);
+        assert_eq!(p.count(), 3);
         p.leave(ids[2]);
-        assert_eq!(p.len(), 2);
+        assert_eq!(p.count(), 2);
         let (_, ev) = p.enter(4, ip(4), t0 + Duration::from_millis(20));
         assert!(ev.is_none(), "a slot was free");
         let (_, ev) = p.enter(5, ip(5), t0 + Duration::from_millis(30));
         assert_eq!(ev.unwrap().handle, 1, "oldest still in progress");
         p.leave(fourth);
-        assert_eq!(p.len(), 2);
+        assert_eq!(p.count(), 2);
     }
 
     #[test]
@@ -174,9 +173,9 @@ mod tests {
             }
         }
         assert_eq!(lost, 1040 - MAX_HANDSHAKES_PER_PEER);
-        assert_eq!(p.len(), 1 + MAX_HANDSHAKES_PER_PEER);
+        assert_eq!(p.count(), 1 + MAX_HANDSHAKES_PER_PEER);
         p.leave(writer);
-        assert_eq!(p.len(), MAX_HANDSHAKES_PER_PEER);
+        assert_eq!(p.count(), MAX_HANDSHAKES_PER_PEER);
     }
 
     #[test]

@@ -168,6 +168,7 @@ mod tests {
             max_sessions: 1,
             idle_session: Duration::from_secs(30),
             replay_idle: Duration::from_millis(1),
+            metrics_listen: None,
         }
     }
 

@@ -9,7 +9,7 @@
 
 use std::net::TcpStream;
 
-use fabric::wire::handshake;
+use fabric::wire::handshake::{self, HandshakeError};
 use fabric::wire::{Channel, ChannelError, Message, Reject, RejectCode, Status};
 
 use super::paced::Paced;
@@ -19,7 +19,12 @@ use super::{lock, Inner, Open};
 #[derive(Debug)]
 pub(super) enum Ended {
     /// Before admission: any peer can cause it (its log line is throttled).
-    Handshake(String),
+    Handshake {
+        /// The `tg_replica_refusals_total` reason.
+        reason: &'static str,
+        /// What happened.
+        message: String,
+    },
     /// An admitted writer's session.
     Session(String),
 }
@@ -31,7 +36,10 @@ impl Inner {
         let closer = stream.try_clone();
         let admitted = self.handshake(stream);
         lock(&self.pending).leave(hid);
-        let (id, writer, mut channel) = admitted.map_err(Ended::Handshake)?;
+        let (id, writer, mut channel) = admitted.map_err(|e| Ended::Handshake {
+            reason: refusal_reason(&e),
+            message: e.to_string(),
+        })?;
         // What a shutdown or a reload closes this session with.
         match closer {
             Ok(c) => lock(&self.open).push(Open {
@@ -91,16 +99,17 @@ impl Inner {
 
     /// Authenticates and admits the peer: the admitted writer's id and name
     /// and its channel, or why not.
-    fn handshake(&self, stream: TcpStream) -> Result<(u64, String, Channel<Paced>), String> {
-        stream
-            .set_write_timeout(Some(self.s.control_timeout))
-            .map_err(|e| e.to_string())?;
+    fn handshake(
+        &self,
+        stream: TcpStream,
+    ) -> Result<(u64, String, Channel<Paced>), HandshakeError> {
+        // (Paced bounds every read and write by its deadline.)
+        let _ = stream.set_write_timeout(Some(self.s.control_timeout));
         let _ = stream.set_nodelay(true);
         let paced = Paced::new(stream, self.s.control_timeout);
         let expect = self.expectation(&lock(&self.admission));
         let allow = self.allow();
-        let auth = handshake::authenticate(Channel::new(paced), &expect, &allow)
-            .map_err(|e| e.to_string())?;
+        let auth = handshake::authenticate(Channel::new(paced), &expect, &allow)?;
         self.admit(auth)
     }
 
@@ -115,5 +124,27 @@ impl Inner {
             epoch: r.epoch,
             sealed: r.sealed,
         }
+    }
+}
+
+/// The `reason` label of `tg_replica_refusals_total` for a handshake that
+/// did not admit its peer.
+pub(super) fn refusal_reason(e: &HandshakeError) -> &'static str {
+    match e {
+        HandshakeError::Refused(r) => match r.code() {
+            RejectCode::AuthFailed => "auth_failed",
+            RejectCode::UuidMismatch => "uuid_mismatch",
+            RejectCode::GeometryMismatch => "geometry_mismatch",
+            RejectCode::PersistenceMismatch => "persistence_mismatch",
+            RejectCode::StaleEpoch => "stale_epoch",
+            RejectCode::Sealed => "sealed",
+            RejectCode::Internal => "internal",
+            RejectCode::UnsupportedVersion => "unsupported_version",
+            RejectCode::Malformed | RejectCode::UnexpectedMessage => "malformed",
+            _ => "other",
+        },
+        HandshakeError::Channel { .. } => "channel",
+        HandshakeError::Unexpected { .. } => "malformed",
+        _ => "other",
     }
 }

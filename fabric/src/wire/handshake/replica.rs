@@ -150,7 +150,9 @@ impl fmt::Display for Refusal {
 }
 
 impl Refusal {
-    fn code(&self) -> RejectCode {
+    /// The code a `Reject` for this refusal carries.
+    #[must_use]
+    pub fn code(&self) -> RejectCode {
         match self {
             Refusal::UnknownWriter { .. }
             | Refusal::BadProof { .. }
