@@ -56,6 +56,15 @@ pub enum RecordFault {
         /// Incarnation of the predecessor.
         previous: u16,
     },
+    /// The record carries an incarnation newer than the log's current one
+    /// (no writer of this log has opened it that often: stale bytes, or a
+    /// replica that lost count of its writer's opens).
+    FutureIncarnation {
+        /// Incarnation in the header.
+        found: u16,
+        /// The log's current incarnation (low 16 bits).
+        current: u16,
+    },
     /// The record's bytes lie outside the image. Defensive: `Scan::new`
     /// already refuses a ring that does not fit its image, so a scan reports
     /// this only if that check is ever weakened; it exists so the scanner
@@ -95,6 +104,11 @@ impl fmt::Display for RecordFault {
                 f,
                 "incarnation {found} older than its predecessor's {previous} (never-persisted \
                  record from before an earlier crash)"
+            ),
+            Self::FutureIncarnation { found, current } => write!(
+                f,
+                "incarnation {found} newer than the log's current {current} (bytes no writer of \
+                 this log wrote since it was last opened)"
             ),
             Self::OutsideImage { offset } => {
                 write!(f, "record bytes at image offset {offset} lie outside the image (truncated?)")

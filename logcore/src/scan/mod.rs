@@ -426,9 +426,9 @@ impl<'a, S: ?Sized + Source> Scan<'a, S> {
         }
         if let Some(cur) = self.cfg.incarnation {
             if cur.wrapping_sub(h.incarnation) >= 0x8000 {
-                return Err(RecordFault::StaleIncarnation {
+                return Err(RecordFault::FutureIncarnation {
                     found: h.incarnation,
-                    previous: cur,
+                    current: cur,
                 });
             }
         }

@@ -327,7 +327,7 @@ pub fn scan_round<S: ?Sized + Source>(
             let Ok(()) = logcore::Apply::apply(&mut p.digest, r.lsn, r.payload);
         }
         p.max_epoch = p.max_epoch.max(r.epoch);
-        p.max_incarnation = p.max_incarnation.max(u64::from(r.incarnation));
+        p.max_incarnation = follow_incarnation(p.max_incarnation, r.incarnation);
         n += 1;
         // Remember a record boundary every 1/MARK_EVERY of the ring, so the
         // head can move to within that of any target however large the
@@ -346,6 +346,28 @@ pub fn scan_round<S: ?Sized + Source>(
     p.cursor = scan.cursor();
     p.after = scan.continuity();
     n
+}
+
+/// The writer's incarnation as the replica follows it: records carry its
+/// low 16 bits, which wrap after 65,536 opens, so a record's value moves
+/// `last` forward by its serial-number distance (RFC 1982, as the scanner
+/// compares them) instead of being taken as a number. The count may differ
+/// from the writer's by a multiple of 65,536 (a replica that joined late);
+/// only the low bits are ever compared, and a promoted replica opens past
+/// them. `last` 0: nothing seen yet.
+#[must_use]
+pub fn follow_incarnation(last: u64, seen: u16) -> u64 {
+    if last == 0 {
+        return u64::from(seen);
+    }
+    // (Truncation to the low bits is the point.)
+    #[allow(clippy::cast_possible_truncation)]
+    let ahead = seen.wrapping_sub(last as u16);
+    if ahead < 0x8000 {
+        last + u64::from(ahead)
+    } else {
+        last
+    }
 }
 
 /// One replay step: a [`scan_round`] on a copy of `p`, then `flush(offset,

@@ -459,3 +459,110 @@ fn a_stopped_replay_thread_drains_what_arrived_before_it_returns() {
         "the round that applied records did not stamp its time"
     );
 }
+
+/// Issue 13 j, the incarnation wrap: records carry the low 16 bits of the
+/// writer's incarnation. The replica took the highest of them as a plain
+/// number, so after the writer's 65,536th open (low bits 0 again) it kept
+/// 65535 and recorded that in its control block; a promoted replica then
+/// opened at 65536 (low bits 0) and its recovery refused every record of
+/// the wrapped incarnations as newer than its own. The replica follows the
+/// writer's incarnation with serial-number arithmetic instead.
+#[test]
+fn a_promoted_replica_opens_after_the_writers_incarnation_wrapped() {
+    let dir = testkit::scratch("replay-incarnation-wrap");
+    let (primary, replica) = (dir.join("primary.log"), dir.join("replica.region"));
+    let len = 256 << 10;
+    let file = CreateOptions {
+        kind: RegionKind::File,
+        ..CreateOptions::default()
+    };
+    let log = Log::create(&primary, len, &file).unwrap();
+    let (uuid, geometry) = (log.superblock().uuid, log.geometry());
+    let start = log.tail();
+    // The writer has opened its log 65,534 times.
+    Control::new(log.region())
+        .unwrap()
+        .record_mirror(&logcore::MirrorProgress {
+            head: start,
+            durable: start,
+            epoch: log.epoch(),
+            incarnation: 65_534,
+        })
+        .unwrap();
+    drop(log);
+    // Two more opens, three records each: incarnations 65535 and 65536
+    // (low bits 0).
+    for open in 0..2u8 {
+        let log = Log::open(&primary, RegionKind::File).unwrap();
+        for i in 0..3u8 {
+            log.append(&[open, i, 7, 7]).unwrap();
+        }
+        log.persist_all().unwrap();
+    }
+    let tail = Log::open(&primary, RegionKind::File).unwrap().persisted();
+    // The replica: the same log's ring, mirrored byte for byte.
+    let mirror = Log::create(
+        &replica,
+        len,
+        &CreateOptions {
+            uuid: Some(uuid),
+            ..file
+        },
+    )
+    .unwrap();
+    drop(mirror);
+    let ring = geometry.ring_offset as usize..(geometry.ring_offset + geometry.capacity) as usize;
+    let mut bytes = std::fs::read(&replica).unwrap();
+    bytes[ring.clone()].copy_from_slice(&std::fs::read(&primary).unwrap()[ring]);
+    std::fs::write(&replica, &bytes).unwrap();
+    // One replay round, recorded as the replay thread records it.
+    let region = Region::open(&replica, RegionKind::File).unwrap();
+    let mut p = Progress::fresh(1);
+    p.uuid = Some(uuid);
+    p.geometry = Some(geometry);
+    p.cursor = start;
+    p.head = start;
+    let n = scan_round(&region, &mut p, &mut VecDeque::new());
+    assert_eq!(n, 6, "every record replayed");
+    assert_eq!(p.cursor, tail);
+    assert_eq!(
+        p.max_incarnation % 65_536,
+        0,
+        "the replica lost track of the writer's incarnation: {}",
+        p.max_incarnation
+    );
+    Control::new(&region)
+        .unwrap()
+        .record_mirror(&logcore::MirrorProgress {
+            head: p.head,
+            durable: p.cursor,
+            epoch: p.max_epoch,
+            incarnation: p.max_incarnation,
+        })
+        .unwrap();
+    drop(region);
+    // Promoted: the replica's region opens as a writer's log holding all.
+    let promoted = Log::open(&replica, RegionKind::File)
+        .unwrap_or_else(|e| panic!("the promoted replica does not open: {e}"));
+    assert_eq!(promoted.persisted(), tail, "records lost at promotion");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_followed_incarnation_moves_by_serial_distance() {
+    assert_eq!(follow_incarnation(0, 5), 5, "the first seen is taken");
+    assert_eq!(follow_incarnation(5, 5), 5);
+    assert_eq!(follow_incarnation(5, 9), 9);
+    assert_eq!(
+        follow_incarnation(65_535, 0),
+        65_536,
+        "the wrap moves it on"
+    );
+    assert_eq!(follow_incarnation(65_536, 3), 65_539);
+    assert_eq!(
+        follow_incarnation(65_539, 1),
+        65_539,
+        "an older record moves nothing"
+    );
+    assert_eq!(follow_incarnation(131_071, 0), 131_072);
+}
