@@ -252,7 +252,7 @@ pub fn cycle(
         standby
             .links
             .iter()
-            .map(|l| (l.spec.name.as_str(), l.conn.is_some())),
+            .map(|l| (l.spec.name.as_str(), l.is_up())),
     );
     sup.status(
         true,
@@ -291,7 +291,7 @@ pub fn cycle(
                 standby
                     .links
                     .iter()
-                    .map(|l| (l.spec.name.as_str(), l.conn.is_some())),
+                    .map(|l| (l.spec.name.as_str(), l.is_up())),
             );
             next_keepalive = Instant::now() + opts.keepalive;
         }

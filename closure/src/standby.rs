@@ -10,12 +10,13 @@
 //! keep-alive and takeover logic runs on any transport.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use fabric::replicated::{LogIdentity, RegionMemory, ReplicaSpec};
+use fabric::replicated::{ConnectOptions, LogIdentity, RegionMemory, ReplicaSpec};
 use fabric::transport::{Connected, ControlSession, Rdma, Transport};
 use fabric::verbs::{Access, Context, MemoryRegion, ProtectionDomain};
+use fabric::wire::{SealPoint, Status};
 use logcore::{Control, Image, LogState, Region, RegionKind};
 
 use crate::error::ClosureError;
@@ -50,8 +51,19 @@ pub struct StandbyLink<T: Transport> {
     /// How to reach it (for reconnects after a failed keep-alive).
     pub spec: ReplicaSpec,
     /// The mirror and control channel, `None` after a failed keep-alive
-    /// until a reconnect succeeds.
+    /// until a reconnect succeeds, and while its keep-alive thread holds
+    /// it ([`StandbyLink::is_away`]).
     pub conn: Option<Conn<T>>,
+    /// Its keep-alive thread, started at the first keep-alive.
+    keeper: Option<Keeper<T>>,
+    /// Since when the keeper holds the link (a status, reconnect or seal
+    /// in progress), if it does.
+    away: Option<Instant>,
+    /// Whether the link was up at its last keep-alive.
+    up: bool,
+    /// Throttles "standby mirror down" while it stays down.
+    quiet: Option<Instant>,
+    held_back: u64,
 }
 
 impl<T: Transport> std::fmt::Debug for StandbyLink<T> {
@@ -59,7 +71,184 @@ impl<T: Transport> std::fmt::Debug for StandbyLink<T> {
         f.debug_struct("StandbyLink")
             .field("spec", &self.spec)
             .field("conn", &self.conn)
-            .finish()
+            .field("away", &self.away)
+            .field("up", &self.up)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Most often "standby mirror down" is logged for a link that stays down.
+const DOWN_EVERY: Duration = Duration::from_secs(30);
+
+/// How long a takeover waits, once a quorum answered, for the other
+/// replicas' links to come home (a keep-alive in flight) or their seal.
+pub const STRAGGLER_GRACE: Duration = Duration::from_millis(100);
+
+/// Work for a link's keep-alive thread: everything that may block on the
+/// replica's control channel (up to the control timeout when it stops
+/// answering), kept off the watch loop.
+enum Job<T: Transport> {
+    /// A status round trip on the link.
+    Check(Conn<T>),
+    /// Connect it anew.
+    Connect,
+    /// Ask the replica to seal.
+    Seal(Conn<T>, SealPoint),
+}
+
+/// What a link's keep-alive thread hands back.
+enum Report<T: Transport> {
+    /// Status answered; the link.
+    Checked(Conn<T>, Status),
+    /// Status failed: the link is dropped.
+    Lost(String),
+    /// Reconnected.
+    Connected(Conn<T>),
+    /// Could not reconnect.
+    Unreachable(String),
+    /// The seal's answer, and the link.
+    Sealed(Conn<T>, Result<SealPoint, String>),
+}
+
+/// A link's keep-alive thread and its two channels.
+struct Keeper<T: Transport> {
+    jobs: mpsc::Sender<Job<T>>,
+    reports: mpsc::Receiver<Report<T>>,
+}
+
+impl<T: Transport> Keeper<T> {
+    fn spawn(
+        transport: Arc<T>,
+        spec: ReplicaSpec,
+        connect: ConnectOptions,
+        identity: LogIdentity,
+    ) -> std::io::Result<Self> {
+        let (jobs, inbox) = mpsc::channel::<Job<T>>();
+        let (outbox, reports) = mpsc::channel();
+        std::thread::Builder::new()
+            .name(format!("tg-keep-{}", spec.name))
+            .spawn(move || {
+                for job in inbox {
+                    let report = match job {
+                        Job::Check(mut c) => match c.control.status() {
+                            Ok(st) => Report::Checked(c, st),
+                            Err(e) => Report::Lost(e.to_string()),
+                        },
+                        Job::Connect => match transport.connect(&spec, &connect, &identity) {
+                            Ok(c) => Report::Connected(c),
+                            Err(e) => Report::Unreachable(e.to_string()),
+                        },
+                        Job::Seal(mut c, point) => {
+                            let r = c.control.seal(point).map_err(|e| e.to_string());
+                            Report::Sealed(c, r)
+                        }
+                    };
+                    if outbox.send(report).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Keeper { jobs, reports })
+    }
+}
+
+impl<T: Transport> StandbyLink<T> {
+    /// A link connected at arming (`conn`), or not.
+    pub fn new(spec: ReplicaSpec, conn: Option<Conn<T>>) -> Self {
+        let up = conn.is_some();
+        StandbyLink {
+            spec,
+            conn,
+            keeper: None,
+            away: None,
+            up,
+            quiet: None,
+            held_back: 0,
+        }
+    }
+
+    /// Whether the link was up at its last keep-alive (or at arming).
+    pub fn is_up(&self) -> bool {
+        self.up
+    }
+
+    /// Whether its keep-alive thread holds it now.
+    pub fn is_away(&self) -> bool {
+        self.away.is_some()
+    }
+
+    /// Hands `job` to the keep-alive thread (started on first use).
+    fn send(&mut self, job: Job<T>, start: impl FnOnce() -> std::io::Result<Keeper<T>>) {
+        if self.keeper.is_none() {
+            match start() {
+                Ok(k) => self.keeper = Some(k),
+                Err(e) => {
+                    tracing::error!(replica = %self.spec.name, error = %e, "cannot start the keep-alive thread");
+                    return;
+                }
+            }
+        }
+        let k = self.keeper.as_ref().expect("started above");
+        if k.jobs.send(job).is_ok() {
+            self.away = Some(Instant::now());
+        }
+    }
+
+    /// Takes what the keep-alive thread handed back, if anything: the link
+    /// comes home (or stays down). Returns a seal's answer.
+    fn collect(&mut self, wait: Option<Duration>) -> Option<Result<SealPoint, String>> {
+        let k = self.keeper.as_ref()?;
+        let report = match wait {
+            None => k.reports.try_recv().ok()?,
+            Some(d) => k.reports.recv_timeout(d).ok()?,
+        };
+        self.away = None;
+        let name = &self.spec.name;
+        match report {
+            Report::Checked(mut c, st) => {
+                if st.sealed {
+                    tracing::warn!(replica = %name, epoch = st.epoch, "replica reports the stream sealed");
+                }
+                // What the host has made durable there: a takeover ships
+                // from here (the replica never loses it).
+                if st.durable_tail > c.mirror.durable() {
+                    c.mirror.rebase(st.durable_tail);
+                }
+                self.conn = Some(c);
+                self.up = true;
+            }
+            Report::Lost(e) => {
+                tracing::warn!(replica = %name, error = %e, "keep-alive failed; reconnecting");
+                self.up = false;
+                self.quiet = None;
+            }
+            Report::Connected(c) => {
+                tracing::info!(replica = %name, durable = c.durable, "standby mirror reconnected");
+                self.conn = Some(c);
+                self.up = true;
+                self.quiet = None;
+                self.held_back = 0;
+            }
+            Report::Unreachable(e) => {
+                self.up = false;
+                let now = Instant::now();
+                if self
+                    .quiet
+                    .is_none_or(|t| now.duration_since(t) >= DOWN_EVERY)
+                {
+                    tracing::warn!(replica = %name, error = %e, held_back = self.held_back, "standby mirror down: a takeover now would miss this replica");
+                    self.quiet = Some(now);
+                    self.held_back = 0;
+                } else {
+                    self.held_back += 1;
+                }
+            }
+            Report::Sealed(c, r) => {
+                self.conn = Some(c);
+                return Some(r);
+            }
+        }
+        None
     }
 }
 
@@ -71,8 +260,9 @@ pub struct Standby<T: Transport = Rdma<RegionMemory>> {
     /// by the takeover.
     pub takeover_region: Option<Region>,
     /// How the links reach the replicas (on verbs: it owns the registered
-    /// mapping, whose protection domain holds the device open).
-    pub transport: T,
+    /// mapping, whose protection domain holds the device open); shared with
+    /// the links' keep-alive threads.
+    pub transport: Arc<T>,
     /// What the closure tells replicas about the log.
     pub identity: LogIdentity,
     /// One per replica, in config order.
@@ -202,16 +392,26 @@ impl Standby {
             let c = transport
                 .connect(spec, &opts.connect, &identity)
                 .map_err(ClosureError::Connect)?;
+            // Two entries reaching one tg-replica would count twice toward
+            // the quorum a takeover must seal.
+            if let Some(o) = links
+                .iter()
+                .find(|l: &&StandbyLink<_>| l.conn.as_ref().is_some_and(|o| o.region == c.region))
+            {
+                return Err(ClosureError::Connect(
+                    fabric::replicated::ReplicaError::SameReplica {
+                        replica: spec.name.clone(),
+                        other: o.spec.name.clone(),
+                    },
+                ));
+            }
             tracing::info!(replica = %spec.name, durable = c.durable, epoch, "standby mirror connected");
-            links.push(StandbyLink {
-                spec: spec.clone(),
-                conn: Some(c),
-            });
+            links.push(StandbyLink::new(spec.clone(), Some(c)));
         }
         let cold_connect = cold.elapsed();
         Ok(Standby {
             takeover_region: Some(rw),
-            transport,
+            transport: Arc::new(transport),
             identity,
             links,
             cold_connect,
@@ -247,10 +447,14 @@ impl<T: Transport> Standby<T> {
         for link in &mut self.links {
             let name = &link.spec.name;
             let Some(c) = &mut link.conn else {
-                missed.push((
-                    name.clone(),
-                    "not connected at takeover (its keep-alive failed)".into(),
-                ));
+                // (A link its keep-alive thread still holds is named by
+                // the takeover already.)
+                if !link.is_away() {
+                    missed.push((
+                        name.clone(),
+                        "not connected at takeover (its keep-alive failed)".into(),
+                    ));
+                }
                 continue;
             };
             let start = match from {
@@ -301,43 +505,141 @@ impl<T: Transport> Standby<T> {
         Ok((shipped, reached))
     }
 
-    /// Exercises every control channel with a status request; a failed one
-    /// is dropped and reconnected (bounded by the connect timeout). Returns
-    /// how many links are up.
+    /// One keep-alive pass, which never blocks: takes home what each
+    /// link's keep-alive thread finished since the last pass, then hands
+    /// every link at home to it again (a status round trip on a connected
+    /// link, a reconnect of a dropped one). A replica that stops answering
+    /// holds only its own thread, up to the control timeout. Returns how
+    /// many links were up at their last keep-alive.
     pub fn keepalive(&mut self, opts: &ClosureOptions) -> usize {
-        let mut up = 0;
         for link in &mut self.links {
-            if let Some(c) = &mut link.conn {
-                match c.control.status() {
-                    Ok(st) => {
-                        if st.sealed {
-                            tracing::warn!(replica = %link.spec.name, epoch = st.epoch, "replica reports the stream sealed");
-                        }
-                        // What the host has made durable there: a takeover
-                        // ships from here (the replica never loses it).
-                        if st.durable_tail > c.mirror.durable() {
-                            c.mirror.rebase(st.durable_tail);
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(replica = %link.spec.name, error = %e, "keep-alive failed; reconnecting");
-                        link.conn = None;
-                    }
-                }
+            let _ = link.collect(None);
+            if link.is_away() {
+                continue;
             }
-            if link.conn.is_none() {
-                match self
-                    .transport
-                    .connect(&link.spec, &opts.connect, &self.identity)
-                {
-                    Ok(c) => link.conn = Some(c),
-                    Err(e) => {
-                        tracing::warn!(replica = %link.spec.name, error = %e, "standby mirror down: a takeover now would miss this replica");
-                    }
-                }
-            }
-            up += usize::from(link.conn.is_some());
+            let job = match link.conn.take() {
+                Some(c) => Job::Check(c),
+                None => Job::Connect,
+            };
+            let (transport, spec, connect, identity) = (
+                &self.transport,
+                link.spec.clone(),
+                &opts.connect,
+                self.identity,
+            );
+            link.send(job, || {
+                Keeper::spawn(Arc::clone(transport), spec, connect.clone(), identity)
+            });
         }
-        up
+        self.links.iter().filter(|l| l.up).count()
+    }
+
+    /// Before a takeover: waits for the links out with their keep-alive
+    /// threads to come home, until all are, or `quorum` links are connected
+    /// and [`STRAGGLER_GRACE`] has passed, or `bound`. A link still out is
+    /// missed by the takeover. Returns how many are connected.
+    pub fn recall(&mut self, quorum: usize, bound: Duration) -> usize {
+        let start = Instant::now();
+        let mut quorum_at: Option<Instant> = None;
+        loop {
+            for link in self.links.iter_mut().filter(|l| l.is_away()) {
+                let _ = link.collect(Some(Duration::from_micros(200)));
+            }
+            let home = self.links.iter().filter(|l| l.conn.is_some()).count();
+            if self.links.iter().all(|l| !l.is_away()) {
+                return home;
+            }
+            let now = Instant::now();
+            if home >= quorum {
+                let at = *quorum_at.get_or_insert(now);
+                if now.duration_since(at) >= STRAGGLER_GRACE {
+                    return home;
+                }
+            }
+            if now.duration_since(start) >= bound {
+                return home;
+            }
+        }
+    }
+
+    /// Asks every connected replica to seal at `point`, each on its link's
+    /// keep-alive thread (a replica that does not answer holds only its
+    /// own), and waits until all answered, or `quorum` confirmed and
+    /// [`STRAGGLER_GRACE`] passed, or `bound`. Returns how many confirmed,
+    /// and each replica that did not, with why.
+    pub fn seal(
+        &mut self,
+        point: SealPoint,
+        quorum: usize,
+        opts: &ClosureOptions,
+        bound: Duration,
+    ) -> (usize, Vec<(String, String)>) {
+        let mut missed = Vec::new();
+        let mut asked = Vec::new();
+        for (i, link) in self.links.iter_mut().enumerate() {
+            // A link is connected here only if both ships reached it.
+            let Some(c) = link.conn.take() else {
+                continue;
+            };
+            let (transport, spec, connect, identity) = (
+                &self.transport,
+                link.spec.clone(),
+                &opts.connect,
+                self.identity,
+            );
+            link.send(Job::Seal(c, point), || {
+                Keeper::spawn(Arc::clone(transport), spec, connect.clone(), identity)
+            });
+            if link.is_away() {
+                asked.push(i);
+            } else {
+                missed.push((
+                    link.spec.name.clone(),
+                    "its keep-alive thread did not start".to_owned(),
+                ));
+            }
+        }
+        let start = Instant::now();
+        let mut quorum_at: Option<Instant> = None;
+        let mut sealed = 0;
+        while !asked.is_empty() {
+            asked.retain(|&i| {
+                let link = &mut self.links[i];
+                match link.collect(Some(Duration::from_micros(200))) {
+                    Some(Ok(_)) => {
+                        sealed += 1;
+                        false
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(replica = %link.spec.name, error = %e, "takeover: the replica did not confirm the seal; going on with the others");
+                        missed.push((link.spec.name.clone(), format!("did not confirm the seal: {e}")));
+                        false
+                    }
+                    None => true,
+                }
+            });
+            let now = Instant::now();
+            if sealed >= quorum {
+                let at = *quorum_at.get_or_insert(now);
+                if now.duration_since(at) >= STRAGGLER_GRACE {
+                    break;
+                }
+            }
+            if now.duration_since(start) >= bound {
+                break;
+            }
+        }
+        for &i in &asked {
+            let name = &self.links[i].spec.name;
+            tracing::warn!(replica = %name, waited_ms = start.elapsed().as_millis(), "takeover: the replica has not answered the seal; going on without it");
+            missed.push((
+                name.clone(),
+                format!(
+                    "did not answer the seal within {} ms",
+                    start.elapsed().as_millis()
+                ),
+            ));
+        }
+        (sealed, missed)
     }
 }

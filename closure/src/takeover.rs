@@ -39,7 +39,7 @@
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use fabric::transport::{ControlSession, Transport};
+use fabric::transport::Transport;
 use fabric::wire::SealPoint;
 use logcore::Log;
 use serde_json::{json, Value};
@@ -214,6 +214,13 @@ fn quorum(
 
 /// Adds to `missed` the replicas of `more` it does not name yet (the first
 /// reason a replica was missed is the one reported).
+/// How long a takeover waits for links out with their keep-alive threads,
+/// and for seal answers: a replica answers a seal within its control
+/// timeout (it waits half of it for its replay to reach the tail).
+fn seal_bound(opts: &ClosureOptions) -> std::time::Duration {
+    opts.connect.connect_timeout
+}
+
 fn merge(missed: &mut Vec<(String, String)>, more: Vec<(String, String)>) {
     for (name, why) in more {
         if !missed.iter().any(|(n, _)| *n == name) {
@@ -261,8 +268,18 @@ pub fn take_over<T: Transport>(
         "takeover: recovered the host's log"
     );
 
+    // A keep-alive in flight holds its link: take the links home (a
+    // replica that stopped answering is left out once a quorum is back).
+    let home = standby.recall(opts.quorum, seal_bound(opts));
     let mut replica_durable = Vec::with_capacity(standby.links.len());
     let mut missed = Vec::new();
+    for link in standby.links.iter().filter(|l| l.is_away()) {
+        missed.push((
+            link.spec.name.clone(),
+            "its keep-alive was still waiting for the replica at takeover".to_owned(),
+        ));
+    }
+    tracing::info!(home, away = missed.len(), "takeover: links taken home");
     let (mut shipped, reached) = standby.ship(
         tail.pos,
         ShipFrom::ReplicaStatus,
@@ -300,24 +317,8 @@ pub fn take_over<T: Transport>(
         epoch: u64::from(epoch),
         tail: sealed_at,
     };
-    let mut sealed = 0;
-    for link in &mut standby.links {
-        let name = &link.spec.name;
-        // A link is connected here only if both ships reached it.
-        let Some(c) = link.conn.as_mut() else {
-            continue;
-        };
-        match c.control.seal(point) {
-            Ok(_) => sealed += 1,
-            Err(e) => {
-                tracing::warn!(replica = %name, error = %e, "takeover: the replica did not confirm the seal; going on with the others");
-                merge(
-                    &mut missed,
-                    vec![(name.clone(), format!("did not confirm the seal: {e}"))],
-                );
-            }
-        }
-    }
+    let (sealed, unsealed) = standby.seal(point, opts.quorum, opts, seal_bound(opts));
+    merge(&mut missed, unsealed);
     quorum("seal", sealed, opts.quorum, &missed)?;
     for (replica, why) in &missed {
         tracing::warn!(%replica, %why, "takeover: replica skipped; it is not sealed and may lack the tail: check it before promoting it");

@@ -302,7 +302,13 @@ pub fn dump(path: &std::path::Path) -> Vec<Dumped> {
 /// persisted is missing after the replica's head, up to and including the
 /// tail the closure shipped.
 pub fn assert_replica_holds_host(node: &Node) -> Vec<Dumped> {
-    let replica = dump(&node.replica_region());
+    assert_region_holds_host(node, &node.replica_region())
+}
+
+/// [`assert_replica_holds_host`] for the replica region at `region` (a
+/// spare's: `node.dir.join("replica-r1.region")`).
+pub fn assert_region_holds_host(node: &Node, region: &std::path::Path) -> Vec<Dumped> {
+    let replica = dump(region);
     let first = replica.first().map_or(u64::MAX, |r| r.pos);
     let host: Vec<Dumped> = dump(&node.host_log())
         .into_iter()
@@ -314,7 +320,7 @@ pub fn assert_replica_holds_host(node: &Node) -> Vec<Dumped> {
         node.logs()
     );
     let host_img = std::fs::read(node.host_log()).unwrap();
-    let replica_img = std::fs::read(node.replica_region()).unwrap();
+    let replica_img = std::fs::read(region).unwrap();
     let g = logcore::Image::parse(&host_img)
         .unwrap()
         .superblock()

@@ -19,6 +19,14 @@ pub enum ReplicaError {
         /// Replica.
         replica: String,
     },
+    /// This entry reaches the same `tg-replica` (the same region
+    /// registration on the same port) as another connected entry.
+    SameReplica {
+        /// This replica entry.
+        replica: String,
+        /// The entry connected to it already.
+        other: String,
+    },
     /// TCP connect or socket set-up failed.
     Connect {
         /// Replica.
@@ -114,6 +122,12 @@ impl fmt::Display for ReplicaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReplicaError::NotConnected { replica } => write!(f, "replica {replica}: not connected yet"),
+            ReplicaError::SameReplica { replica, other } => write!(
+                f,
+                "replica {replica}: reaches the same tg-replica as replica {other} (one region \
+                 registration on one port): its acknowledgement would count twice toward the \
+                 acks; give each entry in `replicas` its own tg-replica"
+            ),
             ReplicaError::Connect { replica, address, source } => {
                 write!(f, "replica {replica}: cannot reach {address}: {source} (is tg-replica running there?)")
             }

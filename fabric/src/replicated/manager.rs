@@ -142,6 +142,7 @@ impl<T: Transport> Inner<T> {
                         }
                     }
                     l.next_status = clock.now() + every;
+                    self.catch_up(s);
                 }
                 next = next.min(l.next_status);
             }
@@ -152,6 +153,23 @@ impl<T: Transport> Inner<T> {
             if next > now {
                 self.manager.sleep(next - now);
             }
+        }
+    }
+
+    /// Ships everything persisted to `s` if it lags. Committers return
+    /// once `acks` replicas hold their record and never visit the others,
+    /// so under `sync` with `acks` below the replica count a replica that
+    /// fell behind (restarted, or back from a stall) was caught up only
+    /// if the quorum came to need it, and held the ring's reclaim back
+    /// meanwhile. Here, once per status period and off the commit path, it
+    /// is; a mirror a committer holds is left to that committer.
+    fn catch_up(&self, s: &super::shipper::Shipper<T>) {
+        let persisted = self.log.persisted().pos;
+        if !s.is_up() || s.durable() >= persisted {
+            return;
+        }
+        if let super::shipper::Step::Failed(e) = s.step(persisted, persisted, self.pipelined) {
+            tracing::warn!(replica = %s.spec.name, error = %e, "catching the replica up failed; reconnecting");
         }
     }
 
@@ -185,8 +203,19 @@ impl<T: Transport> Inner<T> {
                 local_head: head,
             });
         }
+        // Two entries reaching one tg-replica would count its ack twice.
+        if let Some(o) = self
+            .shippers
+            .iter()
+            .find(|o| !std::ptr::eq(*o, s) && o.is_up() && o.region() == Some(c.region))
+        {
+            return Err(ReplicaError::SameReplica {
+                replica: name.clone(),
+                other: o.spec.name.clone(),
+            });
+        }
         tracing::info!(replica = %name, durable = c.durable, epoch = identity.epoch, "replica connected");
-        s.install(c.mirror);
+        s.install(c.mirror, c.region);
         Ok(c.control)
     }
 

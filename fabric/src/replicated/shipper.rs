@@ -45,6 +45,9 @@ pub(crate) struct Shipper<T: Transport> {
     durable: AtomicU64,
     /// Whether a mirror is installed (readable without the lock).
     up: AtomicBool,
+    /// Which replica region the installed mirror reaches (the link
+    /// manager's: it refuses a second entry reaching the same one).
+    region: Mutex<Option<crate::transport::RegionId>>,
     /// Why the replica is down (the last failure), for committers that
     /// find it down and for status.
     down: Mutex<Arc<ReplicaError>>,
@@ -83,6 +86,7 @@ impl<T: Transport> Shipper<T> {
             mirror: Mutex::new(None),
             durable: AtomicU64::new(0),
             up: AtomicBool::new(false),
+            region: Mutex::new(None),
             down: Mutex::new(down),
             shipped: Condvar::new(),
             shipped_lock: Mutex::new(()),
@@ -179,7 +183,13 @@ impl<T: Transport> Shipper<T> {
     }
 
     /// The link manager connected: ship through `mirror` from now on.
-    pub(crate) fn install(&self, mirror: MirrorOf<T>) {
+    /// Which replica region the mirror installed last reaches.
+    pub(crate) fn region(&self) -> Option<crate::transport::RegionId> {
+        *relock(self.region.lock())
+    }
+
+    pub(crate) fn install(&self, mirror: MirrorOf<T>, region: crate::transport::RegionId) {
+        *relock(self.region.lock()) = Some(region);
         let mut slot = relock(self.mirror.lock());
         self.durable.store(mirror.durable(), Ordering::SeqCst);
         *slot = Some(mirror);

@@ -114,6 +114,34 @@ pub trait ControlSession: Send {
     fn seal(&mut self, point: SealPoint) -> Result<SealPoint, SessionError>;
 }
 
+/// Which replica region a connection reaches, as the replica's `Accept`
+/// (whose MAC the writer verified) gives it: the port of the replica's
+/// queue pair (GID, LID) and the region's registration (rkey, address). An
+/// rkey names one registration on one device, so two connections with the
+/// same identity reach one `tg-replica`, however they were addressed (two
+/// names, two IP addresses of one host): its acknowledgement counts once.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RegionId {
+    /// GID of the replica's port (all zero when LID-routed).
+    pub gid: [u8; 16],
+    /// LID of the replica's port (0 on Ethernet).
+    pub lid: u16,
+    /// The region's rkey.
+    pub rkey: u32,
+    /// The region's start address in the replica's address space.
+    pub addr: u64,
+}
+
+impl std::fmt::Debug for RegionId {
+    // The rkey is a capability: keep it out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegionId")
+            .field("gid", &self.gid)
+            .field("lid", &self.lid)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A replica connected over some transport: its mirror, its control
 /// session, and the durable tail it reported at admission.
 pub struct Connected<P: ShipPath, S: ControlSession, C: Clock> {
@@ -124,6 +152,8 @@ pub struct Connected<P: ShipPath, S: ControlSession, C: Clock> {
     pub control: S,
     /// The replica's durable tail when it admitted us.
     pub durable: u64,
+    /// Which replica region this reaches.
+    pub region: RegionId,
 }
 
 impl<P: ShipPath, S: ControlSession, C: Clock> std::fmt::Debug for Connected<P, S, C> {

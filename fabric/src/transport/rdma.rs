@@ -121,6 +121,15 @@ pub fn connect<M: RdmaMemory>(
         .connect(established.replica_endpoint(), Access::LOCAL_WRITE)
         .map_err(verbs)?;
     let durable = established.durable_tail();
+    let region_id = {
+        let (ep, r) = (established.replica_endpoint(), established.region());
+        super::RegionId {
+            gid: ep.gid,
+            lid: ep.lid,
+            rkey: r.rkey,
+            addr: r.addr,
+        }
+    };
     let path = VerbsPath::new(
         qp,
         Arc::clone(source),
@@ -147,6 +156,7 @@ pub fn connect<M: RdmaMemory>(
         mirror,
         control: established.into_channel(),
         durable,
+        region: region_id,
     })
 }
 
