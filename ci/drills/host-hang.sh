@@ -47,10 +47,10 @@ drill_primary() {
   await_committed 1 60
   if [ "${TG_CLUSTER_BREAK:-0}" = 1 ]; then
     say "--break: no closure (nobody takes the hung host over)"
-    : > "$node/closure.out"
+    : > "$live/closure.out"
   else
     start_closure
-    await_line "$node/closure.out" '^[0-9.]* armed ' 60 "tg-closure arming" > /dev/null
+    await_line "$live/closure.out" '^[0-9.]* armed ' 60 "tg-closure arming" > /dev/null
   fi
   sleep 1   # the closure judges by the heartbeat only once it saw a beat
   fact committed_before_stop "$(committed)"
@@ -58,7 +58,7 @@ drill_primary() {
   kill -STOP "$load_pid"
   say "host stopped (SIGSTOP) at committed LSN $(committed)"
   local st
-  st=$(await_exit "$node/closure.out" 60 "tg-closure's takeover of the hung host")
+  st=$(await_exit "$live/closure.out" 60 "tg-closure's takeover of the hung host")
   [ "$st" = 0 ] || fail "tg-closure exited with status $st: $(tail -n 5 "$node/closure.err")"
   # Both images as the takeover left them, the host still stopped.
   dump_image host.takeover

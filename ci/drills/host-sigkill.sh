@@ -40,7 +40,7 @@ drill_primary() {
     sleep 3
   else
     start_closure
-    await_line "$node/closure.out" '^[0-9.]* armed ' 60 "tg-closure arming" > /dev/null
+    await_line "$live/closure.out" '^[0-9.]* armed ' 60 "tg-closure arming" > /dev/null
   fi
   local delay_ms=$(( 1000 + (seed * 7919) % 2000 ))
   say "killing the host in $delay_ms ms"
@@ -55,7 +55,7 @@ drill_primary() {
     await_exit "$live/load.out" 10 "the killed host's exit line" > /dev/null
     return 0
   fi
-  st=$(await_exit "$node/closure.out" 60 "tg-closure's takeover and exit")
+  st=$(await_exit "$live/closure.out" 60 "tg-closure's takeover and exit")
   fact closure_exit "$st"
   [ "$st" = 0 ] || fail "tg-closure exited with status $st: $(tail -n 5 "$node/closure.err")"
   await_exit "$live/load.out" 10 "the killed host's exit line" > /dev/null

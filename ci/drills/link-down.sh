@@ -37,7 +37,7 @@ DRILL_DOWN_S=3
 drill_primary() {
   start_load "$DRILL_RECORDS" "$DRILL_RATE"
   start_closure
-  await_line "$node/closure.out" '^[0-9.]* armed ' 60 "tg-closure arming" > /dev/null
+  await_line "$live/closure.out" '^[0-9.]* armed ' 60 "tg-closure arming" > /dev/null
   await_committed "$DRILL_FAULT_AT" 120
   # The window the checker holds commits to is the one the link was
   # certainly down in: from `ip link set down` returning to just before
@@ -53,6 +53,6 @@ drill_primary() {
   local st
   st=$(await_exit "$live/load.out" 240 "the host load finishing its $DRILL_RECORDS records")
   [ "$st" = 0 ] || fail "the host load failed (exit $st): $(tail -n 2 "$node/load.err")"
-  st=$(await_exit "$node/closure.out" 60 "tg-closure standing down after the host finished")
+  st=$(await_exit "$live/closure.out" 60 "tg-closure standing down after the host finished")
   fact closure_exit "$st"
 }

@@ -36,7 +36,7 @@ drill_primary() {
   load_runner "$DRILL_RECORDS" "$DRILL_RATE" 60 &
   track "$!"
   start_closure
-  await_line "$node/closure.out" '^[0-9.]* armed ' 60 "tg-closure arming" > /dev/null
+  await_line "$live/closure.out" '^[0-9.]* armed ' 60 "tg-closure arming" > /dev/null
   await_committed "$DRILL_FAULT_AT" 120
   fact committed_at_kill "$(committed)"
   watch_replica 120
@@ -45,7 +45,7 @@ drill_primary() {
   say "replica back; host at LSN $(committed)"
   await_runner 300
   local st
-  st=$(await_exit "$node/closure.out" 60 "tg-closure standing down after the host finished")
+  st=$(await_exit "$live/closure.out" 60 "tg-closure standing down after the host finished")
   fact closure_exit "$st"
 }
 

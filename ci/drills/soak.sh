@@ -56,7 +56,7 @@ drill_primary() {
   local secs=${TG_CLUSTER_SOAK_S:-180}
   start_load $(( secs * DRILL_SOAK_RATE )) "$DRILL_SOAK_RATE"
   start_closure
-  await_line "$node/closure.out" '^[0-9.]* armed ' 60 "tg-closure arming" > /dev/null
+  await_line "$live/closure.out" '^[0-9.]* armed ' 60 "tg-closure arming" > /dev/null
   sampler tg-bench "$load_pid" &
   track "$!"
   sampler tg-closure "$closure_pid" &
@@ -64,7 +64,7 @@ drill_primary() {
   local st
   st=$(await_exit "$live/load.out" $(( secs * 2 + 120 )) "the host load finishing its $(( secs * DRILL_SOAK_RATE )) records")
   [ "$st" = 0 ] || fail "the host load failed (exit $st): $(tail -n 2 "$node/load.err")"
-  st=$(await_exit "$node/closure.out" 60 "tg-closure standing down after the host finished")
+  st=$(await_exit "$live/closure.out" 60 "tg-closure standing down after the host finished")
   fact closure_exit "$st"
 }
 

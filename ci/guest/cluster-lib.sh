@@ -58,16 +58,23 @@ fail() {
   exit 1
 }
 
+# mono: sets $now to whole seconds since boot. Every wait's deadline is on
+# this clock (/proc/uptime, CLOCK_BOOTTIME), not the wall clock
+# (EPOCHSECONDS), which a TCG guest's timekeeping can step forward under
+# load: a wait then fails at once although what it waits for is on time
+# (issue 13, section 4). No fork: it runs in every poll.
+mono() { local up _; read -r up _ < /proc/uptime; now=${up%.*}; }
+
 # await NAME SECONDS WHAT: waits for sync/NAME; fails naming WHAT.
 await() {
-  local name=$1 secs=$2 what=$3 end
-  end=$(( EPOCHSECONDS + secs ))
+  local name=$1 secs=$2 what=$3 end now
+  mono; end=$(( now + secs ))
   while [ ! -e "$sync/$name" ]; do
     if [ -e "$sync/abort" ]; then
       say "stopping: the other node aborted ($(cat "$sync/abort"))"
       exit 1
     fi
-    [ "$EPOCHSECONDS" -lt "$end" ] || fail "$what did not happen within $secs s (no $sync/$name)"
+    mono; [ "$now" -lt "$end" ] || [ -e "$sync/$name" ] || fail "$what did not happen within $secs s (no $sync/$name)"
     sleep 0.05
   done
 }
@@ -130,10 +137,10 @@ check_dax() {
 
 # wait_listen SECONDS: until tg-replica accepts on its control address.
 wait_listen() {
-  local end=$(( EPOCHSECONDS + $1 ))
+  local end now; mono; end=$(( now + $1 ))
   until (exec 3<>"/dev/tcp/$replica_addr/$replica_port") 2>/dev/null; do
     kill -0 "$replica_pid" 2>/dev/null || fail "tg-replica exited at start: $(tail -n 5 "$node/tg-replica.$boot.log")"
-    [ "$EPOCHSECONDS" -lt "$end" ] || fail "tg-replica did not listen on $replica_addr:$replica_port within $1 s (log: $node/tg-replica.$boot.log)"
+    mono; [ "$now" -lt "$end" ] || fail "tg-replica did not listen on $replica_addr:$replica_port within $1 s (log: $node/tg-replica.$boot.log)"
     sleep 0.1
   done
 }
@@ -232,21 +239,21 @@ start_load() {
 # gives up when runs still fail RETRY_S after the first failure. Ends by
 # creating $live/runner.done. Run it in the background; see await_runner.
 load_runner() {
-  local total=$1 rate=$2 retry_s=$3 n exits rc end give_up=""
+  local total=$1 rate=$2 retry_s=$3 n exits rc end give_up="" now
   while :; do
     n=$(grep -c ' committed ' "$live/load.out" 2>/dev/null || true)
     [ "${n:-0}" -lt "$total" ] || break
     exits=$(grep -c ' exit ' "$live/load.out" 2>/dev/null || true)
     start_load $(( total - ${n:-0} )) "$rate"
-    end=$(( EPOCHSECONDS + 900 ))
+    mono; end=$(( now + 900 ))
     while [ "$(grep -c ' exit ' "$live/load.out")" -le "${exits:-0}" ]; do
-      [ "$EPOCHSECONDS" -lt "$end" ] || fail "a run of the host load did not end within 900 s"
+      mono; [ "$now" -lt "$end" ] || fail "a run of the host load did not end within 900 s"
       sleep 0.2
     done
     rc=$(grep ' exit ' "$live/load.out" | tail -n1 | awk '{print $3}')
     [ "$rc" != 0 ] || break
-    give_up=${give_up:-$(( EPOCHSECONDS + retry_s ))}
-    [ "$EPOCHSECONDS" -lt "$give_up" ] || fail "the host still failed $retry_s s after its first failure: $(tail -n 1 "$node/load.err")"
+    mono; give_up=${give_up:-$(( now + retry_s ))}
+    [ "$now" -lt "$give_up" ] || fail "the host still failed $retry_s s after its first failure: $(tail -n 1 "$node/load.err")"
     say "host exited with status $rc ($(tail -n 1 "$node/load.err")); starting it again in 2 s"
     sleep 2
   done
@@ -255,20 +262,20 @@ load_runner() {
 
 # await_runner SECONDS: until load_runner is done.
 await_runner() {
-  local end=$(( EPOCHSECONDS + $1 ))
+  local end now; mono; end=$(( now + $1 ))
   while [ ! -e "$live/runner.done" ]; do
     if [ -e "$sync/abort" ]; then say "stopping: $(cat "$sync/abort")"; exit 1; fi
-    [ "$EPOCHSECONDS" -lt "$end" ] || fail "the host did not finish its records within $1 s (last committed: $(committed)); see $node/load.err"
+    mono; [ "$now" -lt "$end" ] || [ -e "$live/runner.done" ] || fail "the host did not finish its records within $1 s (last committed: $(committed)); see $node/load.err"
     sleep 0.5
   done
 }
 
 # start_closure: tg-closure run --once (exits after its takeover or
-# stand-down instead of re-arming), output time-stamped in $node/closure.out
+# stand-down instead of re-arming), output time-stamped in $live/closure.out
 # (`pid P`, `armed {json}`, `takeover {json}` or `stood-down {json}`,
 # `exit STATUS`). Sets closure_pid.
 start_closure() {
-  stamper "$node/closure.out"
+  stamper "$live/closure.out"
   {
     "$bin/tg-closure" run --once --config "$cfg" --wait-host-ms 30000 2>> "$node/closure.err" &
     echo "pid $!"
@@ -276,19 +283,28 @@ start_closure() {
     echo "exit $rc"
   } > "$stamp_fifo" &
   track "$!"
-  closure_pid=$(await_line "$node/closure.out" '^[0-9.]* pid ' 10 "tg-closure start" | awk '{print $3}')
+  closure_pid=$(await_line "$live/closure.out" '^[0-9.]* pid ' 10 "tg-closure start" | awk '{print $3}')
   track "$closure_pid"
 }
 
 # await_line FILE REGEX SECONDS WHAT: prints the first line matching REGEX.
+# FILE must be in $live (this VM's own /tmp): a file on the shared folder
+# is written through 9p, and a poll of it is the other side of a cache.
+# It looks once more after the deadline before it fails, and the failure
+# shows how the file ended.
 await_line() {
-  local file=$1 re=$2 secs=$3 what=$4 end line
-  end=$(( EPOCHSECONDS + secs ))
+  local file=$1 re=$2 secs=$3 what=$4 end line now last=0
+  case $file in
+    "$live"/*) ;;
+    *) fail "await_line $file: poll a file in $live, not on the shared folder (it is copied to $node at exit)" ;;
+  esac
+  mono; end=$(( now + secs ))
   while :; do
     line=$(grep -m1 -E "$re" "$file" 2>/dev/null || true)
     [ -z "$line" ] || { printf '%s\n' "$line"; return 0; }
+    [ "$last" = 0 ] || fail "$what did not happen within $secs s (no line matching '$re' in $file, which ends: $(tail -n 3 "$file" 2>/dev/null | tr '\n' '|'))"
     if [ -e "$sync/abort" ]; then say "stopping: the other node aborted ($(cat "$sync/abort"))"; exit 1; fi
-    [ "$EPOCHSECONDS" -lt "$end" ] || fail "$what did not happen within $secs s (no line matching '$re' in $file)"
+    mono; [ "$now" -lt "$end" ] || last=1
     sleep 0.05
   done
 }
@@ -302,12 +318,12 @@ committed() {
 
 # await_committed N SECONDS: until the host has committed LSN N.
 await_committed() {
-  local n=$1 secs=$2 end
-  end=$(( EPOCHSECONDS + secs ))
+  local n=$1 secs=$2 end now
+  mono; end=$(( now + secs ))
   while [ "$(committed)" -lt "$n" ]; do
     if [ -e "$sync/abort" ]; then say "stopping: the other node aborted ($(cat "$sync/abort"))"; exit 1; fi
     grep -q ' exit ' "$live/load.out" 2>/dev/null && fail "the host load exited before committing LSN $n: $(tail -n 3 "$node/load.err")"
-    [ "$EPOCHSECONDS" -lt "$end" ] || fail "the host did not commit LSN $n within $secs s (last committed: $(committed)); see $node/load.err"
+    mono; [ "$now" -lt "$end" ] || [ "$(committed)" -ge "$n" ] || fail "the host did not commit LSN $n within $secs s (last committed: $(committed)); see $node/load.err"
     sleep 0.1
   done
 }
