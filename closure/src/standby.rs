@@ -512,7 +512,8 @@ impl<T: Transport> Standby<T> {
     /// holds only its own thread, up to the control timeout. Returns how
     /// many links were up at their last keep-alive.
     pub fn keepalive(&mut self, opts: &ClosureOptions) -> usize {
-        for link in &mut self.links {
+        for i in 0..self.links.len() {
+            let link = &mut self.links[i];
             let _ = link.collect(None);
             if link.is_away() {
                 continue;
@@ -521,17 +522,19 @@ impl<T: Transport> Standby<T> {
                 Some(c) => Job::Check(c),
                 None => Job::Connect,
             };
-            let (transport, spec, connect, identity) = (
-                &self.transport,
-                link.spec.clone(),
-                &opts.connect,
-                self.identity,
-            );
-            link.send(job, || {
-                Keeper::spawn(Arc::clone(transport), spec, connect.clone(), identity)
-            });
+            self.hand(i, job, &opts.connect);
         }
         self.links.iter().filter(|l| l.up).count()
+    }
+
+    /// Hands `job` to link `i`'s keep-alive thread (started on first use).
+    fn hand(&mut self, i: usize, job: Job<T>, connect: &ConnectOptions) {
+        let (transport, identity) = (Arc::clone(&self.transport), self.identity);
+        let link = &mut self.links[i];
+        let spec = link.spec.clone();
+        link.send(job, || {
+            Keeper::spawn(transport, spec, connect.clone(), identity)
+        });
     }
 
     /// Before a takeover: waits for the links out with their keep-alive
@@ -576,20 +579,13 @@ impl<T: Transport> Standby<T> {
     ) -> (usize, Vec<(String, String)>) {
         let mut missed = Vec::new();
         let mut asked = Vec::new();
-        for (i, link) in self.links.iter_mut().enumerate() {
+        for i in 0..self.links.len() {
             // A link is connected here only if both ships reached it.
-            let Some(c) = link.conn.take() else {
+            let Some(c) = self.links[i].conn.take() else {
                 continue;
             };
-            let (transport, spec, connect, identity) = (
-                &self.transport,
-                link.spec.clone(),
-                &opts.connect,
-                self.identity,
-            );
-            link.send(Job::Seal(c, point), || {
-                Keeper::spawn(Arc::clone(transport), spec, connect.clone(), identity)
-            });
+            self.hand(i, Job::Seal(c, point), &opts.connect);
+            let link = &self.links[i];
             if link.is_away() {
                 asked.push(i);
             } else {

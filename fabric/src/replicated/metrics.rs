@@ -1,8 +1,9 @@
 //! The writer's metrics (config `metrics-listen`): commit latency, commits,
 //! and per replica its link, what it holds durably, the lag behind the
-//! local persisted tail, ships, bytes shipped and connections. A commit
-//! adds to atomics only (and reads the clock twice when metrics are on);
-//! everything else is read from the shippers at scrape time.
+//! local persisted tail, ships, bytes shipped and connections. With metrics
+//! off a commit touches none of this; with them on it reads the clock twice
+//! and adds to a few atomics. Everything else is read from the shippers at
+//! scrape time.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +20,7 @@ use tg_ops::metrics::AtomicHistogram;
 use super::{Inner, Shipper};
 use crate::transport::Transport;
 
-/// What commits count.
+/// What commits count (only when metrics are on: `latency` is `Some`).
 #[derive(Debug)]
 pub(super) struct CommitCounters {
     /// Commit latency, when metrics are on (`None`: no clock is read).
