@@ -29,7 +29,8 @@ enum Cmd {
     /// Arm on the host's log and watch it. After a takeover it waits for
     /// the host the restart command brings back (at its new epoch) and
     /// re-arms on it; after a clean shutdown it waits for the next host.
-    /// Exits only on an error (1), or with --once.
+    /// Exits on an error (1), on SIGTERM or SIGINT (0: it stands down
+    /// without a takeover), or with --once.
     Run {
         /// The node's config file (needs `closure:`, `log.path`, `replicas`).
         #[arg(long, short)]
